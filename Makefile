@@ -1,0 +1,64 @@
+# Thin wrapper over CMake. `make demo` and `make test` work on a fresh Debian
+# machine as root: they install what is missing first.
+BUILD        ?= build
+BUILD_ASAN   ?= build-asan
+BUILD_FUZZ   ?= build-fuzz
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+CTEST_FLAGS  ?= --output-on-failure
+
+.PHONY: all deps build build-asan build-fuzz test test-asan test-valgrind fuzz fuzz-smoke demo bench install clean
+
+all: build
+
+deps:
+	scripts/install-deps
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan:
+	CC=clang cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DCERTPIN_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+build-fuzz:
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_FUZZ=ON >/dev/null
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+
+# Everything: the normal build's whole suite, the unit and fuzz-replay tests
+# again under ASan+UBSan, the unit tests under valgrind, and a time-boxed
+# libFuzzer run per target.
+test: deps build build-asan
+	cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-valgrind
+	$(MAKE) --no-print-directory fuzz-smoke
+
+test-asan: build-asan
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest $(CTEST_FLAGS) -j $(JOBS) -L 'unit|fuzz'
+
+test-valgrind: build
+	scripts/valgrind-tests $(BUILD)
+
+fuzz-smoke:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SMOKE_SECONDS:-15}
+
+fuzz: deps build-fuzz
+	scripts/run-fuzzers $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+demo: deps build
+	scripts/demo $(BUILD)
+
+bench: deps
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCERTPIN_TESTS=OFF >/dev/null
+	cmake --build build-bench -j $(JOBS) --target certpin_bench certpin_cli
+	build-bench/certpin_bench
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-bench

@@ -1,0 +1,104 @@
+/* Error codes, their messages (one table) and the error object helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const error_text[] = {
+	[CERTPIN_OK] = "success",
+	[CERTPIN_E_INVALID_ARG] = "invalid argument",
+	[CERTPIN_E_NOMEM] = "out of memory",
+	[CERTPIN_E_IO] = "cannot read file",
+	[CERTPIN_E_TOO_LARGE] = "input exceeds a limit",
+	[CERTPIN_E_JSON] = "JSON syntax error",
+	[CERTPIN_E_SCHEMA] = "invalid policy",
+	[CERTPIN_E_PIN_SYNTAX] = "malformed pin",
+	[CERTPIN_E_PIN_ALGORITHM] = "unsupported pin algorithm",
+	[CERTPIN_E_HOST] = "invalid host name",
+	[CERTPIN_E_DUPLICATE] = "duplicate host rule",
+	[CERTPIN_E_DER] = "malformed DER certificate",
+	[CERTPIN_E_KEY_FILE] = "no usable certificate or key",
+	[CERTPIN_E_STRICT] = "warning treated as error",
+	[CERTPIN_E_TIME] = "malformed date or time",
+	[CERTPIN_E_BUFFER] = "buffer too small",
+	[CERTPIN_E_INTERNAL] = "internal error",
+	[CERTPIN_E_PASSWORD] = "wrong or missing password",
+};
+
+const char *certpin_strerror(certpin_err code)
+{
+	size_t i = (size_t)code;
+	if (i < sizeof error_text / sizeof error_text[0] && error_text[i] != NULL)
+		return error_text[i];
+	return "unknown error";
+}
+
+const char *certpin_version(void)
+{
+	return CERTPIN_VERSION_STRING;
+}
+
+void cp_strlcpy(char *dst, const char *src, size_t n)
+{
+	if (n == 0)
+		return;
+	size_t len = strnlen(src, n - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* Keeps messages to one line: control characters become spaces. */
+static void one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			*s = ' ';
+}
+
+certpin_err cp_err_set(certpin_error *err, certpin_err code, const char *fmt, ...)
+{
+	if (err == NULL)
+		return code;
+	memset(err, 0, sizeof *err);
+	err->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	one_line(err->message);
+	return code;
+}
+
+void cp_err_prefix_path(certpin_error *err, const char *fmt, ...)
+{
+	if (err == NULL)
+		return;
+	char prefix[sizeof err->path];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	char joined[sizeof err->path];
+	if (err->path[0] == '\0')
+		snprintf(joined, sizeof joined, "%s", prefix);
+	else if (err->path[0] == '[')
+		snprintf(joined, sizeof joined, "%s%s", prefix, err->path);
+	else
+		snprintf(joined, sizeof joined, "%s.%s", prefix, err->path);
+	memcpy(err->path, joined, sizeof err->path);
+}
+
+size_t certpin_error_format(const certpin_error *err, char *buf, size_t n)
+{
+	if (err == NULL)
+		return 0;
+	char pos[64] = "";
+	if (err->line != 0)
+		snprintf(pos, sizeof pos, "%u:%u:", err->line, err->column);
+	int len = snprintf(buf, n, "%s%s%s%s%s%s%s", err->file, err->file[0] ? ":" : "", pos,
+	                   (err->file[0] || pos[0]) ? " " : "", err->path,
+	                   err->path[0] ? ": " : "",
+	                   err->message[0] ? err->message : certpin_strerror(err->code));
+	return len < 0 ? 0 : (size_t)len;
+}

@@ -1,0 +1,221 @@
+/*
+ * Internal declarations shared by the library's source files. Nothing here
+ * is exported; tests link the static library and may use it.
+ */
+#ifndef CERTPIN_INTERNAL_H
+#define CERTPIN_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certpin/certpin.h"
+
+#define CP_WUR __attribute__((warn_unused_result))
+
+/* GUARD: return the error of a failing call that returns certpin_err. */
+#define CP_GUARD(x)                                                                                \
+	do {                                                                                       \
+		certpin_err cp_guard_rc_ = (x);                                                    \
+		if (cp_guard_rc_ != CERTPIN_OK)                                                    \
+			return cp_guard_rc_;                                                       \
+	} while (0)
+
+/* ENSURE: return `rc` when a condition does not hold. */
+#define CP_ENSURE(cond, rc)                                                                        \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			return (rc);                                                               \
+	} while (0)
+
+/* ---- bounds-checked byte slices --------------------------------------- */
+
+typedef struct cp_slice {
+	const uint8_t *p;
+	size_t n;
+} cp_slice;
+
+/* ---- errors (src/core/error.c) ----------------------------------------- */
+
+/*
+ * Sets err (if non-NULL) to code with a printf-style message; clears file,
+ * position and path. Returns code so callers can `return cp_err_set(...)`.
+ */
+certpin_err cp_err_set(certpin_error *err, certpin_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Prefixes err->path with prefix ("domains[3]" + "." + old path). */
+void cp_err_prefix_path(certpin_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Bounded string copy that always NUL-terminates (n > 0). */
+void cp_strlcpy(char *dst, const char *src, size_t n);
+
+/* ---- crypto (src/core/crypto_openssl.c; an mbedTLS file may replace it) - */
+
+/* SHA-256 of p[0..n). Returns 0 on success, -1 on a crypto library failure. */
+int cp_sha256(const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN]) CP_WUR;
+
+/* ---- base64 (src/core/pin.c) ------------------------------------------- */
+
+/* Standard base64 with padding. out must hold 4*ceil(n/3)+1 bytes. Returns length. */
+size_t cp_b64_encode(const uint8_t *in, size_t n, char *out);
+/*
+ * Strict decode: standard alphabet, canonical padding (unused bits zero),
+ * no whitespace. Returns the decoded length or (size_t)-1 on any error or if
+ * the result would exceed cap. *why gets a static reason on error.
+ */
+size_t cp_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t cap, const char **why);
+
+/* ---- DER walking (src/core/der.c) -------------------------------------- */
+
+/* Slices of a certificate, located without building an X509 object. */
+typedef struct cp_cert_view {
+	cp_slice whole;   /* the outer Certificate SEQUENCE, tag and length included */
+	cp_slice tbs;     /* TBSCertificate, tag and length included */
+	cp_slice issuer;  /* Name, tag and length included */
+	cp_slice subject; /* Name, tag and length included */
+	cp_slice spki;    /* SubjectPublicKeyInfo, tag and length included */
+} cp_cert_view;
+
+/*
+ * Walks a DER certificate: Certificate ::= SEQUENCE { tbs, sigAlg, sig }, and
+ * within tbs the optional [0] version, serial, signature, issuer, validity,
+ * subject, subjectPublicKeyInfo. Strict DER lengths (definite, minimal), the
+ * outer SEQUENCE must span exactly len bytes. Returns CERTPIN_OK or
+ * CERTPIN_E_DER.
+ */
+certpin_err cp_der_cert_view(const uint8_t *der, size_t len, cp_cert_view *out) CP_WUR;
+
+/*
+ * Reads one DER TLV at in[0..n): tag (single-byte tags only), definite
+ * minimal length. On success *hdr is the header length and *vlen the value
+ * length, with hdr + vlen <= n. Returns 0 or -1.
+ */
+int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *vlen) CP_WUR;
+
+/* ---- host names and patterns (src/core/host.c) ------------------------- */
+
+typedef enum cp_host_kind {
+	CP_HOST_EXACT = 0,    /* "api.example.com" or an IP literal */
+	CP_HOST_WILDCARD = 1, /* "*.example.com": exactly one label below `name` */
+	CP_HOST_SUBTREE = 2,  /* "**.example.com" or include_subdomains: name and below */
+} cp_host_kind;
+
+typedef struct cp_host_pattern {
+	cp_host_kind kind;
+	int is_ip;
+	size_t len;                         /* strlen(name) */
+	char name[CERTPIN_HOST_MAX + 1];    /* normalised, without "*." / "**." */
+} cp_host_pattern;
+
+/*
+ * Parses a policy host (exact name, IP literal, "*.name", "**.name"), with
+ * include_subdomains turning an exact name into CP_HOST_SUBTREE. Rejects
+ * patterns on IP literals, include_subdomains on IPs or patterns, '*'
+ * anywhere but a whole leftmost "*" / "**" label, U-labels (error says to
+ * use punycode), and everything certpin_host_normalize rejects.
+ * Returns CERTPIN_OK or CERTPIN_E_HOST with err->message set.
+ */
+certpin_err cp_host_pattern_parse(const char *s, size_t n, int include_subdomains,
+                                  cp_host_pattern *out, certpin_error *err) CP_WUR;
+
+/*
+ * Lookup-side normalisation into out[CERTPIN_HOST_MAX + 1] (see
+ * certpin_host_normalize). Returns CERTPIN_OK or CERTPIN_E_HOST.
+ */
+certpin_err cp_host_normalize(const char *s, size_t n, char *out, size_t *outlen, int *is_ip,
+                              certpin_error *err) CP_WUR;
+
+/* Canonical text of a pattern ("*.x", "**.x", "x") into out; returns length. */
+size_t cp_host_pattern_text(const cp_host_pattern *pat, char *out, size_t n);
+
+/* ---- rules and policy -------------------------------------------------- */
+
+typedef struct cp_pin_list {
+	certpin_pin *v;
+	size_t n;
+} cp_pin_list;
+
+struct certpin_rule {
+	char *host_text;          /* canonical pattern text, owned */
+	cp_host_pattern pat;
+	int exclude;
+	int include_subdomains;
+	cp_pin_list pins;         /* any position (includes pin_files pins) */
+	cp_pin_list leaf_pins;
+	cp_pin_list ca_pins;
+	int has_cert_pins;        /* any CERTPIN_PIN_CERT_SHA256 in the three lists */
+	int has_expires;
+	int64_t expires;          /* first expired second */
+	certpin_on_expiry on_expiry;
+	certpin_mode mode;
+	certpin_trust_anchors trust_anchors;
+	certpin_validation validation; /* never DEFAULT once in a policy */
+	char **report_uris;
+	size_t n_report_uris;
+	cp_slice *anchors;        /* owned DER copies of pinned CA certificates */
+	size_t n_anchors;
+	/*
+	 * Pins from pin_files that came from self-signed CA certificates (roots):
+	 * when every pin of the rule is one of these, the loader warns root-only.
+	 */
+	size_t n_root_pins;
+	size_t spec_index;        /* position in load order (domains[i]) */
+};
+
+/* Frees what a rule owns (not the rule struct itself). */
+void cp_rule_clear(struct certpin_rule *r);
+
+/* Lookup index (src/core/index.c): open-addressing hash of exact names and
+ * pattern suffixes, answered by walking the host's parent domains. */
+typedef struct cp_index cp_index;
+
+/*
+ * Builds an index over rules[0..n) (borrowed: must outlive the index).
+ * On a duplicate (same kind and name) returns CERTPIN_E_DUPLICATE with
+ * *dup_a < *dup_b the two rule positions. CERTPIN_E_NOMEM otherwise.
+ */
+certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index **out,
+                           size_t *dup_a, size_t *dup_b) CP_WUR;
+/* host must be normalised (cp_host_normalize). NULL when no rule applies. */
+const struct certpin_rule *cp_index_lookup(const cp_index *idx, const char *host, size_t len,
+                                           int is_ip);
+void cp_index_free(cp_index *idx);
+/* Bytes allocated by the index (for the benchmark's memory figure). */
+size_t cp_index_memory(const cp_index *idx);
+
+struct certpin_policy {
+	atomic_uint refs;
+	certpin_unlisted unlisted;
+	certpin_validation validation; /* policy default, never DEFAULT */
+	struct certpin_rule *rules;
+	size_t n_rules;
+	cp_index *index;
+};
+
+/* ---- warnings ---------------------------------------------------------- */
+
+typedef struct cp_warning {
+	certpin_warning_kind kind;
+	size_t rule;           /* index of the rule the warning is about */
+	certpin_error where;   /* path relative to the rule; message */
+} cp_warning;
+
+struct certpin_warnings {
+	cp_warning *v;
+	size_t n;
+	size_t cap;
+};
+
+certpin_err cp_warnings_add(struct certpin_warnings *w, certpin_warning_kind kind, size_t rule,
+                            const char *path, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- time (src/core/time.c) -------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (no range checks). */
+int64_t cp_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+/* ---- verdicts (src/core/verdict.c, src/core/evaluate.c) ----------------- */
+
+/* Subject text of a DER Name (RFC 2253), for messages; crypto-backend file. */
+certpin_err cp_name_to_text(const uint8_t *der, size_t len, char *buf, size_t n);
+
+#endif /* CERTPIN_INTERNAL_H */
