@@ -91,6 +91,13 @@ certpin_err cp_der_cert_view(const uint8_t *der, size_t len, cp_cert_view *out) 
  */
 int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *vlen) CP_WUR;
 
+/*
+ * Checks that der[0..len) is exactly one DER SubjectPublicKeyInfo:
+ * SEQUENCE { SEQUENCE { OID, [NULL | OID | SEQUENCE] }, BIT STRING } with
+ * strict lengths and zero unused bits. Returns 0 or -1.
+ */
+int cp_der_spki_check(const uint8_t *der, size_t len) CP_WUR;
+
 /* ---- host names and patterns (src/core/host.c) ------------------------- */
 
 typedef enum cp_host_kind {

@@ -489,7 +489,11 @@ CERTPIN_API certpin_verdict_code certpin_verdict_get_code(const certpin_verdict 
 CERTPIN_API int certpin_verdict_allowed(const certpin_verdict *v);
 /** The normalised host ("" when it was invalid). */
 CERTPIN_API const char *certpin_verdict_host(const certpin_verdict *v);
-/** The matched rule (borrowed: valid while the verdict lives), or NULL. */
+/**
+ * The matched rule, or NULL. Borrowed from the policy the verdict was made
+ * with: valid while that policy lives (hold a reference if the verdict may
+ * outlive it). certpin_verdict_format() reads the rule too.
+ */
 CERTPIN_API const certpin_rule *certpin_verdict_rule(const certpin_verdict *v);
 /** Why validation failed or the verdict is INTERNAL_ERROR; "" otherwise. */
 CERTPIN_API const char *certpin_verdict_reason(const certpin_verdict *v);

@@ -79,13 +79,20 @@ void cp_err_prefix_path(certpin_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
+	/* joined = prefix [+ "." unless old path starts with "["] + old path, truncated */
 	char joined[sizeof err->path];
-	if (err->path[0] == '\0')
-		snprintf(joined, sizeof joined, "%s", prefix);
-	else if (err->path[0] == '[')
-		snprintf(joined, sizeof joined, "%s%s", prefix, err->path);
-	else
-		snprintf(joined, sizeof joined, "%s.%s", prefix, err->path);
+	size_t plen = strnlen(prefix, sizeof prefix);
+	size_t olen = strnlen(err->path, sizeof err->path);
+	size_t sep = (olen > 0 && err->path[0] != '[') ? 1 : 0;
+	size_t o = 0;
+	memcpy(joined, prefix, plen);
+	o = plen;
+	if (sep && o + 1 < sizeof joined)
+		joined[o++] = '.';
+	size_t room = sizeof joined - 1 - o;
+	size_t k = olen < room ? olen : room;
+	memcpy(joined + o, err->path, k);
+	joined[o + k] = '\0';
 	memcpy(err->path, joined, sizeof err->path);
 }
 

@@ -1,0 +1,244 @@
+/*
+ * certpin eval: validate a chain offline with OpenSSL, then evaluate a policy
+ * on the validated chain. Answers "will the apps I shipped accept this
+ * certificate?" before it is deployed.
+ */
+#include <getopt.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certpin/certpin.h"
+#include "certpin/certpin_openssl.h"
+#include "cli.h"
+
+static void eval_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: certpin eval --policy POLICY --chain CHAIN.pem [--cafile CA.pem] [--at TIME]\n"
+	        "                    [--json] HOST\n"
+	        "\n"
+	        "Validates CHAIN (leaf first; further certificates are untrusted intermediates)\n"
+	        "for HOST at TIME with OpenSSL, then evaluates POLICY on the validated chain.\n"
+	        "\n"
+	        "  --policy FILE  certpin policy JSON\n"
+	        "  --chain FILE   PEM or DER certificates, leaf first\n"
+	        "  --cafile FILE  trust anchors (replaces the system trust store)\n"
+	        "  --at TIME      RFC 3339 time or YYYY-MM-DD (midnight UTC); default: now.\n"
+	        "                 Sets the clock for certificate validity and pin-set expiry.\n"
+	        "  --json         print the verdict as JSON on stdout\n"
+	        "\n"
+	        "exit: 0 allowed, 1 blocked by pinning, 2 certificate validation failed,\n"
+	        "      4 policy or input error, 64 usage\n");
+}
+
+/* Exit code of a verdict (the table of `certpin check` in ARCHITECTURE.md). */
+static int verdict_exit(certpin_verdict_code c)
+{
+	if (certpin_verdict_code_allowed(c))
+		return EXIT_ALLOWED;
+	switch (c) {
+	case CERTPIN_V_CHAIN_INVALID:
+	case CERTPIN_V_HOSTNAME_MISMATCH:
+		return EXIT_VALIDATION;
+	case CERTPIN_V_PIN_MISMATCH:
+	case CERTPIN_V_UNLISTED_HOST:
+	case CERTPIN_V_EXPIRED_BLOCKED:
+	case CERTPIN_V_INTERNAL_ERROR:
+	default:
+		return EXIT_BLOCKED;
+	}
+}
+
+static void print_json(const certpin_verdict *v)
+{
+	char pin[CERTPIN_PIN_STRLEN];
+	char subj[1024];
+	const certpin_rule *r = certpin_verdict_rule(v);
+	certpin_verdict_code c = certpin_verdict_get_code(v);
+	printf("{\"host\":");
+	cli_json_string(stdout, certpin_verdict_host(v));
+	printf(",\"verdict\":\"%s\",\"allowed\":%s,\"rule\":", certpin_verdict_code_name(c),
+	       certpin_verdict_allowed(v) ? "true" : "false");
+	if (r != NULL)
+		cli_json_string(stdout, certpin_rule_host(r));
+	else
+		printf("null");
+	printf(",\"reason\":");
+	cli_json_string(stdout, certpin_verdict_reason(v));
+	printf(",\"chain\":[");
+	for (size_t i = 0; i < certpin_verdict_chain_len(v); i++) {
+		if (certpin_pin_format(certpin_verdict_chain_pin(v, i), pin, sizeof pin) == 0)
+			pin[0] = '\0';
+		certpin_err rc = certpin_verdict_chain_subject(v, i, subj, sizeof subj);
+		if (rc != CERTPIN_OK && rc != CERTPIN_E_BUFFER)
+			subj[0] = '\0';
+		printf("%s{\"pin\":\"%s\",\"subject\":", i ? "," : "", pin);
+		cli_json_string(stdout, subj);
+		printf("}");
+	}
+	size_t need = certpin_verdict_format(v, NULL, 0);
+	char *msg = malloc(need + 1);
+	printf("],\"message\":");
+	if (msg != NULL) {
+		certpin_verdict_format(v, msg, need + 1);
+		cli_json_string(stdout, msg);
+		free(msg);
+	} else {
+		printf("null");
+	}
+	printf("}\n");
+}
+
+static void print_text(const certpin_verdict *v)
+{
+	size_t need = certpin_verdict_format(v, NULL, 0);
+	char *msg = malloc(need + 1);
+	if (msg == NULL) {
+		cli_error("out of memory");
+		return;
+	}
+	certpin_verdict_format(v, msg, need + 1);
+	fputs(msg, stdout);
+	free(msg);
+	printf("verdict: %s\n", certpin_verdict_code_name(certpin_verdict_get_code(v)));
+}
+
+/* Loads the chain file into a leaf and a stack of untrusted certificates. */
+static int load_chain(const char *path, X509 **leaf, STACK_OF(X509) **rest)
+{
+	certpin_object_list *objs = NULL;
+	certpin_error err;
+	char line[1024];
+	if (certpin_objects_from_file(path, NULL, &objs, &err) != CERTPIN_OK) {
+		certpin_error_format(&err, line, sizeof line);
+		cli_error("%s", line);
+		return -1;
+	}
+	*leaf = NULL;
+	*rest = sk_X509_new_null();
+	int rc = *rest ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i < certpin_object_list_count(objs); i++) {
+		const certpin_object *o = certpin_object_list_get(objs, i);
+		if (o->kind != CERTPIN_OBJ_CERT) {
+			cli_error("%s:%u: the chain file must hold only certificates", path, o->line);
+			rc = -1;
+			break;
+		}
+		const unsigned char *p = o->der;
+		X509 *x = d2i_X509(NULL, &p, (long)o->der_len);
+		if (x == NULL) {
+			cli_error("%s: cannot parse certificate %zu", path, i + 1);
+			rc = -1;
+		} else if (*leaf == NULL) {
+			*leaf = x;
+		} else if (!sk_X509_push(*rest, x)) {
+			X509_free(x);
+			rc = -1;
+		}
+	}
+	certpin_object_list_free(objs);
+	if (rc != 0) {
+		X509_free(*leaf);
+		sk_X509_pop_free(*rest, X509_free);
+		*leaf = NULL;
+		*rest = NULL;
+	}
+	return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"policy", required_argument, NULL, 'p'}, {"chain", required_argument, NULL, 'c'},
+		{"cafile", required_argument, NULL, 'C'}, {"at", required_argument, NULL, 't'},
+		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *policy_path = NULL, *chain_path = NULL, *cafile = NULL, *at = NULL;
+	int json = 0, c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			policy_path = optarg;
+			break;
+		case 'c':
+			chain_path = optarg;
+			break;
+		case 'C':
+			cafile = optarg;
+			break;
+		case 't':
+			at = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			eval_usage(stdout);
+			return 0;
+		default:
+			cli_error("eval: unknown or incomplete option '%s' (see 'certpin eval --help')",
+			          argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (policy_path == NULL || chain_path == NULL || optind != argc - 1) {
+		cli_error("eval: needs --policy, --chain and one HOST (see 'certpin eval --help')");
+		return EXIT_USAGE;
+	}
+	const char *host = argv[optind];
+
+	char line[1024];
+	certpin_error err;
+	int64_t now = CERTPIN_TIME_NOW;
+	if (at != NULL && certpin_time_parse(at, CERTPIN_TIME_DATE_START, &now, &err) != CERTPIN_OK) {
+		cli_error("--at '%s': %s", at, err.message);
+		return EXIT_USAGE;
+	}
+	certpin_policy *policy = NULL;
+	if (certpin_policy_load_file(policy_path, 0, &policy, NULL, &err) != CERTPIN_OK) {
+		certpin_error_format(&err, line, sizeof line);
+		cli_error("%s", line);
+		return EXIT_INPUT;
+	}
+
+	int ret = EXIT_INPUT;
+	X509 *leaf = NULL;
+	STACK_OF(X509) *rest = NULL;
+	X509_STORE *store = X509_STORE_new();
+	certpin_verdict *v = NULL;
+	if (store == NULL || load_chain(chain_path, &leaf, &rest) != 0)
+		goto out;
+	if (cafile != NULL) {
+		if (X509_STORE_load_file(store, cafile) != 1) {
+			cli_error("%s: cannot load CA certificates", cafile);
+			goto out;
+		}
+	} else if (X509_STORE_set_default_paths(store) != 1) {
+		cli_error("cannot load the system trust store");
+		goto out;
+	}
+	if (certpin_openssl_verify(policy, host, leaf, rest, store, now, &v) != CERTPIN_OK &&
+	    v == NULL) {
+		cli_error("out of memory");
+		ret = EXIT_BLOCKED;
+		goto out;
+	}
+	if (json)
+		print_json(v);
+	else
+		print_text(v);
+	ret = verdict_exit(certpin_verdict_get_code(v));
+out:
+	certpin_verdict_free(v);
+	X509_free(leaf);
+	sk_X509_pop_free(rest, X509_free);
+	X509_STORE_free(store);
+	certpin_policy_free(policy);
+	return ret;
+}

@@ -1,0 +1,488 @@
+/*
+ * Evaluation of a validated chain against a policy, and the verdict object.
+ *
+ * The hot path (certpin_evaluate) walks each certificate's DER to find its
+ * SubjectPublicKeyInfo, hashes it once, and copies the subject Name bytes so
+ * that messages can be made later without re-reading the chain. Nothing is
+ * parsed with the X.509 parser and nothing is allocated once a verdict has
+ * been used: the SHA-256 per certificate is the floor the cost is held to.
+ *
+ * Fail closed: a verdict starts as INTERNAL_ERROR and only the decision
+ * code below moves it to an allowed value.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct certpin_verdict {
+	certpin_verdict_code code;
+	const struct certpin_rule *rule; /* borrowed from the policy */
+	int matched;                     /* chain index of the first match, or -1 */
+	size_t n;
+	certpin_pin pins[CERTPIN_MAX_CHAIN];
+	size_t subj_off[CERTPIN_MAX_CHAIN];
+	size_t subj_len[CERTPIN_MAX_CHAIN];
+	uint8_t *subj;                   /* copies of the subject Names */
+	size_t subj_cap;
+	char host[CERTPIN_HOST_MAX + 1];
+	char reason[256];
+};
+
+static const struct {
+	certpin_verdict_code code;
+	const char *name;
+} verdict_names[] = {
+	{CERTPIN_V_PINNED, "PINNED"},
+	{CERTPIN_V_NOT_PINNED, "NOT_PINNED"},
+	{CERTPIN_V_EXPIRED_UNPINNED, "EXPIRED_UNPINNED"},
+	{CERTPIN_V_REPORT_ONLY_MISMATCH, "REPORT_ONLY_MISMATCH"},
+	{CERTPIN_V_PIN_MISMATCH, "PIN_MISMATCH"},
+	{CERTPIN_V_UNLISTED_HOST, "UNLISTED_HOST"},
+	{CERTPIN_V_EXPIRED_BLOCKED, "EXPIRED_BLOCKED"},
+	{CERTPIN_V_CHAIN_INVALID, "CHAIN_INVALID"},
+	{CERTPIN_V_HOSTNAME_MISMATCH, "HOSTNAME_MISMATCH"},
+	{CERTPIN_V_INTERNAL_ERROR, "INTERNAL_ERROR"},
+};
+
+const char *certpin_verdict_code_name(certpin_verdict_code code)
+{
+	for (size_t i = 0; i < sizeof verdict_names / sizeof verdict_names[0]; i++)
+		if (verdict_names[i].code == code)
+			return verdict_names[i].name;
+	return "UNKNOWN";
+}
+
+int certpin_verdict_code_allowed(certpin_verdict_code code)
+{
+	switch (code) {
+	case CERTPIN_V_PINNED:
+	case CERTPIN_V_NOT_PINNED:
+	case CERTPIN_V_EXPIRED_UNPINNED:
+	case CERTPIN_V_REPORT_ONLY_MISMATCH:
+		return 1;
+	case CERTPIN_V_PIN_MISMATCH:
+	case CERTPIN_V_UNLISTED_HOST:
+	case CERTPIN_V_EXPIRED_BLOCKED:
+	case CERTPIN_V_CHAIN_INVALID:
+	case CERTPIN_V_HOSTNAME_MISMATCH:
+	case CERTPIN_V_INTERNAL_ERROR:
+	default:
+		return 0;
+	}
+}
+
+certpin_verdict *certpin_verdict_new(void)
+{
+	certpin_verdict *v = calloc(1, sizeof *v);
+	if (v == NULL)
+		return NULL;
+	v->code = CERTPIN_V_INTERNAL_ERROR;
+	v->matched = -1;
+	return v;
+}
+
+void certpin_verdict_free(certpin_verdict *v)
+{
+	if (v == NULL)
+		return;
+	free(v->subj);
+	free(v);
+}
+
+static void verdict_reset(certpin_verdict *v)
+{
+	v->code = CERTPIN_V_INTERNAL_ERROR;
+	v->rule = NULL;
+	v->matched = -1;
+	v->n = 0;
+	v->host[0] = '\0';
+	v->reason[0] = '\0';
+}
+
+static void set_reason(certpin_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_reason(certpin_verdict *v, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof v->reason, fmt, ap);
+	va_end(ap);
+	for (char *p = v->reason; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = ' ';
+}
+
+/* Returns the verdict to fill (allocating one if *slot is NULL), reset. */
+static certpin_verdict *verdict_prepare(certpin_verdict **slot)
+{
+	if (*slot == NULL)
+		*slot = certpin_verdict_new();
+	if (*slot != NULL)
+		verdict_reset(*slot);
+	return *slot;
+}
+
+/* Sets the host from (unnormalised) text; returns 1 when it is valid. */
+static int verdict_set_host(certpin_verdict *v, const char *host, int *is_ip, size_t *len)
+{
+	certpin_error err;
+	if (host == NULL) {
+		set_reason(v, "no host name: pinning needs the name of the server");
+		return 0;
+	}
+	if (cp_host_normalize(host, strlen(host), v->host, len, is_ip, &err) != CERTPIN_OK) {
+		v->host[0] = '\0';
+		set_reason(v, "invalid host name: %s", err.message);
+		return 0;
+	}
+	return 1;
+}
+
+static int list_has(const cp_pin_list *l, const certpin_pin *spki, const certpin_pin *cert)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const certpin_pin *p = &l->v[i];
+		const certpin_pin *c = p->type == CERTPIN_PIN_SPKI_SHA256 ? spki : cert;
+		if (c != NULL && c->type == p->type && memcmp(c->hash, p->hash, CERTPIN_HASH_LEN) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, const certpin_der *chain,
+                             size_t n, int64_t now, certpin_verdict **verdict)
+{
+	if (verdict == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	certpin_verdict *v = verdict_prepare(verdict);
+	if (v == NULL)
+		return CERTPIN_E_NOMEM;
+	if (policy == NULL || (chain == NULL && n != 0)) {
+		set_reason(v, "no policy or no chain given");
+		return CERTPIN_E_INVALID_ARG;
+	}
+
+	int is_ip = 0;
+	size_t hlen = 0;
+	if (!verdict_set_host(v, host, &is_ip, &hlen))
+		return CERTPIN_OK; /* INTERNAL_ERROR: blocked */
+	if (n == 0) {
+		set_reason(v, "empty certificate chain");
+		return CERTPIN_OK;
+	}
+	if (n > CERTPIN_MAX_CHAIN) {
+		set_reason(v, "chain of %zu certificates exceeds the limit of %u", n, CERTPIN_MAX_CHAIN);
+		return CERTPIN_OK;
+	}
+
+	const struct certpin_rule *rule = cp_index_lookup(policy->index, v->host, hlen, is_ip);
+	v->rule = rule;
+
+	/* Pins and subjects of the chain: one DER walk and one hash each. */
+	size_t subj_total = 0;
+	cp_cert_view views[CERTPIN_MAX_CHAIN];
+	for (size_t i = 0; i < n; i++) {
+		if (chain[i].der == NULL ||
+		    cp_der_cert_view(chain[i].der, chain[i].len, &views[i]) != CERTPIN_OK) {
+			set_reason(v, "certificate %zu of the chain is not a valid DER certificate", i);
+			return CERTPIN_OK;
+		}
+		v->pins[i].type = CERTPIN_PIN_SPKI_SHA256;
+		if (cp_sha256(views[i].spki.p, views[i].spki.n, v->pins[i].hash) != 0) {
+			set_reason(v, "SHA-256 failed in the crypto library");
+			return CERTPIN_OK;
+		}
+		subj_total += views[i].subject.n;
+	}
+	if (subj_total > v->subj_cap) {
+		uint8_t *nb = realloc(v->subj, subj_total);
+		if (nb == NULL) {
+			set_reason(v, "out of memory");
+			return CERTPIN_OK;
+		}
+		v->subj = nb;
+		v->subj_cap = subj_total;
+	}
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(v->subj + off, views[i].subject.p, views[i].subject.n);
+		v->subj_off[i] = off;
+		v->subj_len[i] = views[i].subject.n;
+		off += views[i].subject.n;
+	}
+	v->n = n;
+
+	if (rule == NULL) {
+		v->code = policy->unlisted == CERTPIN_UNLISTED_DENY ? CERTPIN_V_UNLISTED_HOST
+		                                                    : CERTPIN_V_NOT_PINNED;
+		return CERTPIN_OK;
+	}
+	if (rule->exclude) {
+		v->code = CERTPIN_V_NOT_PINNED;
+		return CERTPIN_OK;
+	}
+	if (rule->has_expires && now >= rule->expires) {
+		v->code = rule->on_expiry == CERTPIN_ON_EXPIRY_BLOCK ? CERTPIN_V_EXPIRED_BLOCKED
+		                                                     : CERTPIN_V_EXPIRED_UNPINNED;
+		return CERTPIN_OK;
+	}
+
+	/* Whole-certificate hashes only when the rule has such pins. */
+	certpin_pin certs[CERTPIN_MAX_CHAIN];
+	for (size_t i = 0; i < n; i++) {
+		certs[i].type = CERTPIN_PIN_CERT_SHA256;
+		if (rule->has_cert_pins &&
+		    cp_sha256(views[i].whole.p, views[i].whole.n, certs[i].hash) != 0) {
+			set_reason(v, "SHA-256 failed in the crypto library");
+			return CERTPIN_OK;
+		}
+	}
+	const certpin_pin *certp = rule->has_cert_pins ? certs : NULL;
+
+	int any_ok = rule->pins.n == 0, leaf_ok = rule->leaf_pins.n == 0, ca_ok = rule->ca_pins.n == 0;
+	int matched = -1;
+	for (size_t i = 0; i < n; i++) {
+		const certpin_pin *c = certp ? &certp[i] : NULL;
+		int hit = 0;
+		if (rule->pins.n && list_has(&rule->pins, &v->pins[i], c)) {
+			any_ok = 1;
+			hit = 1;
+		}
+		if (i == 0 && rule->leaf_pins.n && list_has(&rule->leaf_pins, &v->pins[i], c)) {
+			leaf_ok = 1;
+			hit = 1;
+		}
+		if (i > 0 && rule->ca_pins.n && list_has(&rule->ca_pins, &v->pins[i], c)) {
+			ca_ok = 1;
+			hit = 1;
+		}
+		if (hit && matched < 0)
+			matched = (int)i;
+	}
+	if (any_ok && leaf_ok && ca_ok && matched >= 0) {
+		v->matched = matched;
+		v->code = CERTPIN_V_PINNED;
+	} else if (rule->mode == CERTPIN_MODE_REPORT) {
+		v->code = CERTPIN_V_REPORT_ONLY_MISMATCH;
+	} else {
+		v->code = CERTPIN_V_PIN_MISMATCH;
+	}
+	return CERTPIN_OK;
+}
+
+certpin_err certpin_verdict_set_failure(certpin_verdict *v, const certpin_policy *policy,
+                                        const char *host, certpin_verdict_code code,
+                                        const char *reason)
+{
+	if (v == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	verdict_reset(v);
+	int is_ip = 0;
+	size_t len = 0;
+	if (!verdict_set_host(v, host, &is_ip, &len))
+		return CERTPIN_OK; /* stays INTERNAL_ERROR with the host's reason */
+	if (policy != NULL)
+		v->rule = cp_index_lookup(policy->index, v->host, len, is_ip);
+	switch (code) {
+	case CERTPIN_V_CHAIN_INVALID:
+	case CERTPIN_V_HOSTNAME_MISMATCH:
+	case CERTPIN_V_INTERNAL_ERROR:
+		v->code = code;
+		break;
+	default:
+		v->code = CERTPIN_V_INTERNAL_ERROR; /* only failures are set this way */
+		break;
+	}
+	set_reason(v, "%s", reason ? reason : "");
+	return CERTPIN_OK;
+}
+
+certpin_verdict_code certpin_verdict_get_code(const certpin_verdict *v)
+{
+	return v ? v->code : CERTPIN_V_INTERNAL_ERROR;
+}
+
+int certpin_verdict_allowed(const certpin_verdict *v)
+{
+	return v ? certpin_verdict_code_allowed(v->code) : 0;
+}
+
+const char *certpin_verdict_host(const certpin_verdict *v)
+{
+	return v ? v->host : "";
+}
+
+const certpin_rule *certpin_verdict_rule(const certpin_verdict *v)
+{
+	return v ? v->rule : NULL;
+}
+
+const char *certpin_verdict_reason(const certpin_verdict *v)
+{
+	return v ? v->reason : "";
+}
+
+size_t certpin_verdict_chain_len(const certpin_verdict *v)
+{
+	return v ? v->n : 0;
+}
+
+const certpin_pin *certpin_verdict_chain_pin(const certpin_verdict *v, size_t i)
+{
+	if (v == NULL || i >= v->n)
+		return NULL;
+	return &v->pins[i];
+}
+
+certpin_err certpin_verdict_chain_subject(const certpin_verdict *v, size_t i, char *buf, size_t n)
+{
+	if (v == NULL || buf == NULL || n == 0 || i >= v->n)
+		return CERTPIN_E_INVALID_ARG;
+	return cp_name_to_text(v->subj + v->subj_off[i], v->subj_len[i], buf, n);
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+typedef struct outbuf {
+	char *p;
+	size_t cap;
+	size_t len; /* length the full text needs */
+} outbuf;
+
+static void out(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out(outbuf *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *dst = o->len < o->cap ? o->p + o->len : NULL;
+	size_t room = o->len < o->cap ? o->cap - o->len : 0;
+	int k = vsnprintf(dst, room, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		o->len += (size_t)k;
+}
+
+static void out_chain(outbuf *o, const certpin_verdict *v)
+{
+	char pin[CERTPIN_PIN_STRLEN];
+	char subj[512];
+	out(o, "  Validated chain:\n");
+	for (size_t i = 0; i < v->n; i++) {
+		if (certpin_pin_format(&v->pins[i], pin, sizeof pin) == 0)
+			cp_strlcpy(pin, "?", sizeof pin);
+		certpin_err rc = certpin_verdict_chain_subject(v, i, subj, sizeof subj);
+		if (rc != CERTPIN_OK && rc != CERTPIN_E_BUFFER)
+			cp_strlcpy(subj, "(unreadable subject)", sizeof subj);
+		out(o, "    %s  %s\n", pin, subj);
+	}
+}
+
+static void out_pins(outbuf *o, const char *title, const cp_pin_list *l)
+{
+	char pin[CERTPIN_PIN_STRLEN];
+	if (l->n == 0)
+		return;
+	out(o, "  %s\n", title);
+	for (size_t i = 0; i < l->n; i++) {
+		if (certpin_pin_format(&l->v[i], pin, sizeof pin) == 0)
+			cp_strlcpy(pin, "?", sizeof pin);
+		out(o, "    %s\n", pin);
+	}
+}
+
+static void out_rule_pins(outbuf *o, const certpin_verdict *v)
+{
+	const struct certpin_rule *r = v->rule;
+	char title[CERTPIN_HOST_MAX + 64];
+	snprintf(title, sizeof title, "Pinned for %s:", v->host);
+	out_pins(o, title, &r->pins);
+	out_pins(o, "Pinned leaf keys (must match the leaf):", &r->leaf_pins);
+	out_pins(o, "Pinned CA keys (must match a CA certificate of the chain):", &r->ca_pins);
+}
+
+size_t certpin_verdict_format(const certpin_verdict *v, char *buf, size_t n)
+{
+	outbuf o = {buf, buf ? n : 0, 0};
+	if (o.cap > 0)
+		buf[0] = '\0';
+	if (v == NULL)
+		return 0;
+	const char *rule = v->rule ? v->rule->host_text : NULL;
+	char when[32] = "";
+	if (v->rule && v->rule->has_expires)
+		certpin_time_format(v->rule->expires, when, sizeof when);
+
+	switch (v->code) {
+	case CERTPIN_V_PINNED: {
+		char pin[CERTPIN_PIN_STRLEN] = "";
+		char subj[512] = "";
+		if (v->matched >= 0) {
+			size_t m = (size_t)v->matched;
+			if (certpin_pin_format(&v->pins[m], pin, sizeof pin) == 0)
+				pin[0] = '\0';
+			certpin_err rc = certpin_verdict_chain_subject(v, m, subj, sizeof subj);
+			if (rc != CERTPIN_OK && rc != CERTPIN_E_BUFFER)
+				subj[0] = '\0';
+		}
+		out(&o, "%s: PINNED (rule %s): certificate %d of the validated chain matched (%s %s)\n",
+		    v->host, rule ? rule : "?", v->matched, pin, subj);
+		break;
+	}
+	case CERTPIN_V_NOT_PINNED:
+		if (rule != NULL)
+			out(&o, "%s: NOT_PINNED (excluded by rule %s)\n", v->host, rule);
+		else
+			out(&o, "%s: NOT_PINNED (no rule for this host; unlisted hosts are allowed)\n",
+			    v->host);
+		break;
+	case CERTPIN_V_UNLISTED_HOST:
+		out(&o, "Certificate pinning failure for %s: no rule matches this host and the policy "
+		        "denies unlisted hosts\n",
+		    v->host);
+		out_chain(&o, v);
+		break;
+	case CERTPIN_V_EXPIRED_UNPINNED:
+		out(&o, "%s: EXPIRED_UNPINNED (rule %s): the pin set expired at %s; on_expiry "
+		        "\"unpinned\" lets the connection through without pinning\n",
+		    v->host, rule ? rule : "?", when);
+		out_chain(&o, v);
+		out_rule_pins(&o, v);
+		break;
+	case CERTPIN_V_EXPIRED_BLOCKED:
+		out(&o, "Certificate pinning failure for %s (rule %s): the pin set expired at %s and "
+		        "on_expiry is \"block\"\n",
+		    v->host, rule ? rule : "?", when);
+		out_chain(&o, v);
+		out_rule_pins(&o, v);
+		break;
+	case CERTPIN_V_REPORT_ONLY_MISMATCH:
+		out(&o, "Certificate pinning failure for %s (rule %s, mode report: allowed and "
+		        "reported):\n",
+		    v->host, rule ? rule : "?");
+		out_chain(&o, v);
+		out_rule_pins(&o, v);
+		break;
+	case CERTPIN_V_PIN_MISMATCH:
+		out(&o, "Certificate pinning failure for %s (rule %s):\n", v->host, rule ? rule : "?");
+		out_chain(&o, v);
+		out_rule_pins(&o, v);
+		break;
+	case CERTPIN_V_CHAIN_INVALID:
+		out(&o, "Certificate validation failed for %s: %s\n", v->host, v->reason);
+		break;
+	case CERTPIN_V_HOSTNAME_MISMATCH:
+		out(&o, "Host name mismatch for %s: %s\n", v->host, v->reason);
+		break;
+	case CERTPIN_V_INTERNAL_ERROR:
+	default:
+		out(&o, "Pinning check failed closed for %s: %s\n", v->host[0] ? v->host : "(no host)",
+		    v->reason[0] ? v->reason : "internal error");
+		break;
+	}
+	return o.len;
+}

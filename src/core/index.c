@@ -1,0 +1,233 @@
+/*
+ * Host → rule index: one open-addressing hash table (linear probing,
+ * power-of-two capacity, load at most 1/2) keyed by the normalised name.
+ *
+ * The slot is chosen from the name alone, not the kind, so "x", "*.x" and
+ * "**.x" sit in the same probe run: one probe per suffix of the host answers
+ * every kind at once, and a lookup costs one probe per label of the host
+ * whatever the number of rules. A slot is 8 bytes (32 bits of hash as a tag,
+ * rule position and kind); names are borrowed from the rules and compared
+ * only when the tag matches.
+ *
+ * Names are hashed from their last byte to their first, so one right-to-left
+ * pass over the host yields the hash of every parent suffix.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A slot ref is (rule position + 1) << 2 | kind, 0 for an empty slot. */
+#define INDEX_MAX_RULES (1u << 28)
+/* A normalised name of 253 bytes has at most 127 labels. */
+#define MAX_LABELS ((CERTPIN_HOST_MAX + 1) / 2)
+
+#define FNV_OFFSET 0xcbf29ce484222325u
+#define FNV_PRIME  0x100000001b3u
+
+struct cp_slot {
+	uint32_t tag;
+	uint32_t ref;
+};
+
+struct cp_index {
+	const struct certpin_rule *rules;
+	size_t n;
+	size_t mask; /* capacity - 1 */
+	struct cp_slot *slots;
+};
+
+static uint64_t fnv_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * FNV_PRIME;
+}
+
+/* MurmurHash3 fmix64: spreads FNV's weak low bits over the whole word. */
+static uint64_t finish(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t hash_name(const char *s, size_t n)
+{
+	uint64_t h = FNV_OFFSET;
+	while (n-- > 0)
+		h = fnv_step(h, (unsigned char)s[n]);
+	return finish(h);
+}
+
+static size_t slot_rule(uint32_t ref)
+{
+	return (size_t)(ref >> 2) - 1;
+}
+
+static unsigned slot_kind(uint32_t ref)
+{
+	return ref & 3u;
+}
+
+static int same_name(const struct certpin_rule *r, const char *name, size_t len)
+{
+	return r->pat.len == len && memcmp(r->pat.name, name, len) == 0;
+}
+
+certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index **out,
+                           size_t *dup_a, size_t *dup_b)
+{
+	if (out == NULL || (rules == NULL && n > 0))
+		return CERTPIN_E_INVALID_ARG;
+	*out = NULL;
+	if (n > INDEX_MAX_RULES)
+		return CERTPIN_E_TOO_LARGE;
+
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap <<= 1;
+	cp_index *idx = calloc(1, sizeof *idx);
+	struct cp_slot *slots = calloc(cap, sizeof *slots);
+	if (idx == NULL || slots == NULL) {
+		free(idx);
+		free(slots);
+		return CERTPIN_E_NOMEM;
+	}
+	idx->rules = rules;
+	idx->n = n;
+	idx->mask = cap - 1;
+	idx->slots = slots;
+
+	for (size_t i = 0; i < n; i++) {
+		const cp_host_pattern *pat = &rules[i].pat;
+		unsigned kind;
+		switch (pat->kind) {
+		case CP_HOST_EXACT:
+		case CP_HOST_WILDCARD:
+		case CP_HOST_SUBTREE:
+			kind = (unsigned)pat->kind;
+			break;
+		default:
+			cp_index_free(idx);
+			return CERTPIN_E_INVALID_ARG;
+		}
+		if (pat->len == 0 || pat->len > CERTPIN_HOST_MAX) {
+			cp_index_free(idx);
+			return CERTPIN_E_INVALID_ARG;
+		}
+		uint64_t h = hash_name(pat->name, pat->len);
+		uint32_t tag = (uint32_t)(h >> 32);
+		size_t s = (size_t)h & idx->mask;
+		while (slots[s].ref != 0) {
+			uint32_t ref = slots[s].ref;
+			if (slots[s].tag == tag && slot_kind(ref) == kind &&
+			    same_name(&rules[slot_rule(ref)], pat->name, pat->len)) {
+				if (dup_a != NULL)
+					*dup_a = slot_rule(ref);
+				if (dup_b != NULL)
+					*dup_b = i;
+				cp_index_free(idx);
+				return CERTPIN_E_DUPLICATE;
+			}
+			s = (s + 1) & idx->mask;
+		}
+		slots[s].tag = tag;
+		slots[s].ref = (uint32_t)((i + 1) << 2) | kind;
+	}
+	*out = idx;
+	return CERTPIN_OK;
+}
+
+/*
+ * Finds the rules named `name` whose kind is in `want` (a bit per kind) and
+ * puts each in found[kind]. The probe run ends at an empty slot, which
+ * exists because the table is at most half full.
+ */
+static void probe(const cp_index *idx, uint64_t h, const char *name, size_t len, unsigned want,
+                  const struct certpin_rule *found[3])
+{
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t s = (size_t)h & idx->mask;
+	for (;;) {
+		uint32_t ref = idx->slots[s].ref;
+		if (ref == 0)
+			return;
+		if (idx->slots[s].tag == tag && (want & (1u << slot_kind(ref))) != 0) {
+			const struct certpin_rule *r = &idx->rules[slot_rule(ref)];
+			if (same_name(r, name, len))
+				found[slot_kind(ref)] = r;
+		}
+		s = (s + 1) & idx->mask;
+	}
+}
+
+const struct certpin_rule *cp_index_lookup(const cp_index *idx, const char *host, size_t len,
+                                           int is_ip)
+{
+	size_t starts[MAX_LABELS];
+	uint64_t sums[MAX_LABELS];
+	const struct certpin_rule *found[3] = {NULL, NULL, NULL};
+	size_t nl = 0;
+
+	if (idx == NULL || host == NULL || len == 0 || len > CERTPIN_HOST_MAX || idx->n == 0)
+		return NULL;
+	/* Label starts, left to right; a normalised name has no empty label. */
+	starts[nl++] = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (host[i] != '.')
+			continue;
+		if (nl == MAX_LABELS || i + 1 == len)
+			return NULL;
+		starts[nl++] = i + 1;
+	}
+	/* Hashes of every suffix that starts at a label, in one pass from the right. */
+	uint64_t h = FNV_OFFSET;
+	size_t k = nl;
+	for (size_t i = len; i-- > 0;) {
+		h = fnv_step(h, (unsigned char)host[i]);
+		if (i == starts[k - 1])
+			sums[--k] = finish(h);
+	}
+
+	/* 1) the name itself: exact beats "**.host"; IP literals take no pattern. */
+	unsigned want = (1u << CP_HOST_EXACT) | (is_ip ? 0u : 1u << CP_HOST_SUBTREE);
+	probe(idx, sums[0], host, len, want, found);
+	if (found[CP_HOST_EXACT] != NULL)
+		return found[CP_HOST_EXACT];
+	if (is_ip)
+		return NULL;
+	if (found[CP_HOST_SUBTREE] != NULL)
+		return found[CP_HOST_SUBTREE];
+
+	/* 2) parents, longest first: "*.p" one label up only, then "**.p". */
+	for (k = 1; k < nl; k++) {
+		const char *p = host + starts[k];
+		size_t plen = len - starts[k];
+		want = 1u << CP_HOST_SUBTREE;
+		if (k == 1)
+			want |= 1u << CP_HOST_WILDCARD;
+		probe(idx, sums[k], p, plen, want, found);
+		if (found[CP_HOST_WILDCARD] != NULL)
+			return found[CP_HOST_WILDCARD];
+		if (found[CP_HOST_SUBTREE] != NULL)
+			return found[CP_HOST_SUBTREE];
+	}
+	return NULL;
+}
+
+void cp_index_free(cp_index *idx)
+{
+	if (idx == NULL)
+		return;
+	free(idx->slots);
+	free(idx);
+}
+
+size_t cp_index_memory(const cp_index *idx)
+{
+	if (idx == NULL)
+		return 0;
+	return sizeof *idx + (idx->mask + 1) * sizeof *idx->slots;
+}

@@ -1,0 +1,166 @@
+/*
+ * Chain validation with OpenSSL followed by policy evaluation on the chain
+ * OpenSSL built (never the one the peer sent: invariant 1). Used by the
+ * offline `certpin eval` and by the OpenSSL TLS adapter.
+ */
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "certpin/certpin_openssl.h"
+#include "internal.h"
+
+/* A store holding only the rule's pinned CA certificates. */
+static X509_STORE *pinned_store(const struct certpin_rule *r)
+{
+	X509_STORE *st = X509_STORE_new();
+	if (st == NULL)
+		return NULL;
+	for (size_t i = 0; i < r->n_anchors; i++) {
+		const unsigned char *p = r->anchors[i].p;
+		X509 *x = d2i_X509(NULL, &p, (long)r->anchors[i].n);
+		int ok = x != NULL && X509_STORE_add_cert(st, x) == 1;
+		X509_free(x);
+		if (!ok) {
+			X509_STORE_free(st);
+			return NULL;
+		}
+	}
+	return st;
+}
+
+static void failure_reason(X509_STORE_CTX *ctx, char *buf, size_t n)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+	char subj[256] = "";
+	if (cur != NULL)
+		X509_NAME_oneline(X509_get_subject_name(cur), subj, sizeof subj);
+	snprintf(buf, n, "%s (certificate at depth %d%s%s)", X509_verify_cert_error_string(e),
+	         depth, subj[0] ? ": " : "", subj);
+}
+
+certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *host, X509 *leaf,
+                                   STACK_OF(X509) *untrusted, X509_STORE *trust, int64_t now,
+                                   certpin_verdict **verdict)
+{
+	if (verdict == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	if (*verdict == NULL && (*verdict = certpin_verdict_new()) == NULL)
+		return CERTPIN_E_NOMEM;
+	certpin_verdict *v = *verdict;
+	if (policy == NULL || leaf == NULL) {
+		certpin_verdict_set_failure(v, policy, host, CERTPIN_V_INTERNAL_ERROR,
+		                            "no policy or no certificate");
+		return CERTPIN_E_INVALID_ARG;
+	}
+
+	char name[CERTPIN_HOST_MAX + 1];
+	size_t len = 0;
+	int is_ip = 0;
+	certpin_error herr;
+	if (host == NULL ||
+	    cp_host_normalize(host, strlen(host), name, &len, &is_ip, &herr) != CERTPIN_OK) {
+		/* set_failure records the reason for the missing or invalid host */
+		return certpin_verdict_set_failure(v, policy, host, CERTPIN_V_INTERNAL_ERROR, "");
+	}
+	if (now == CERTPIN_TIME_NOW)
+		now = (int64_t)time(NULL);
+
+	const struct certpin_rule *rule = cp_index_lookup(policy->index, name, len, is_ip);
+	int pinned_anchors = rule != NULL && !rule->exclude &&
+	                     rule->trust_anchors == CERTPIN_ANCHORS_PINNED;
+	certpin_validation profile = rule != NULL ? rule->validation : policy->validation;
+
+	X509_STORE *store = trust;
+	X509_STORE *own = NULL;
+	if (pinned_anchors) {
+		own = pinned_store(rule);
+		if (own == NULL)
+			return certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+			                                   "cannot build the pinned trust store");
+		store = own;
+	}
+	if (store == NULL)
+		return certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                   "no trust store");
+
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	certpin_err rc = CERTPIN_OK;
+	if (ctx == NULL || X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
+		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                 "cannot initialise OpenSSL verification");
+		goto done;
+	}
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	unsigned int hostflags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+	if (profile != CERTPIN_VALIDATION_OPENSSL)
+		hostflags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; /* no CN fallback */
+	int ok = X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) == 1;
+	X509_VERIFY_PARAM_set_hostflags(param, hostflags);
+	if (is_ip)
+		ok = ok && X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
+	else
+		ok = ok && X509_VERIFY_PARAM_set1_host(param, name, len) == 1;
+	X509_VERIFY_PARAM_set_time(param, (time_t)now);
+	if (pinned_anchors)
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+	if (!ok) {
+		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                 "cannot set verification parameters");
+		goto done;
+	}
+
+	if (X509_verify_cert(ctx) != 1) {
+		char reason[512];
+		int e = X509_STORE_CTX_get_error(ctx);
+		failure_reason(ctx, reason, sizeof reason);
+		certpin_verdict_code code =
+			(e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH)
+				? CERTPIN_V_HOSTNAME_MISMATCH
+				: CERTPIN_V_CHAIN_INVALID;
+		if (e == X509_V_OK) /* failed without an error code: still blocked */
+			code = CERTPIN_V_INTERNAL_ERROR;
+		rc = certpin_verdict_set_failure(v, policy, name, code, reason);
+		goto done;
+	}
+
+	/* Evaluate on the validated chain. */
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	int cn = chain ? sk_X509_num(chain) : 0;
+	if (cn <= 0 || (size_t)cn > CERTPIN_MAX_CHAIN) {
+		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                 "validated chain is empty or too long");
+		goto done;
+	}
+	certpin_der ders[CERTPIN_MAX_CHAIN];
+	unsigned char *bufs[CERTPIN_MAX_CHAIN] = {0};
+	int enc_ok = 1;
+	for (int i = 0; i < cn; i++) {
+		int k = i2d_X509(sk_X509_value(chain, i), &bufs[i]);
+		if (k <= 0) {
+			enc_ok = 0;
+			break;
+		}
+		ders[i].der = bufs[i];
+		ders[i].len = (size_t)k;
+	}
+	if (enc_ok)
+		rc = certpin_evaluate(policy, name, ders, (size_t)cn, now, verdict);
+	else
+		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                 "cannot encode a validated certificate");
+	for (int i = 0; i < cn; i++)
+		OPENSSL_free(bufs[i]);
+done:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(own);
+	ERR_clear_error();
+	return rc;
+}

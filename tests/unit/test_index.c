@@ -1,0 +1,380 @@
+/* Host → rule index: precedence, duplicates, IP rules, scale. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+#define TABLE(t) (t), sizeof(t) / sizeof((t)[0])
+
+struct rule_def {
+	const char *host;
+	int inc; /* include_subdomains */
+};
+
+/* Rules with pat filled by the policy parser, as the loader makes them. */
+static struct certpin_rule *make_rules(const struct rule_def *defs, size_t n)
+{
+	struct certpin_rule *rules = calloc(n ? n : 1, sizeof *rules);
+	assert_non_null(rules);
+	for (size_t i = 0; i < n; i++) {
+		certpin_error err;
+		certpin_err rc = cp_host_pattern_parse(defs[i].host, strlen(defs[i].host),
+		                                       defs[i].inc, &rules[i].pat, &err);
+		if (rc != CERTPIN_OK)
+			fail_msg("rule '%s': %s", defs[i].host, err.message);
+		rules[i].spec_index = i;
+	}
+	return rules;
+}
+
+/* Position of the rule that applies to host (normalised first), or -1. */
+static long lookup_pos(const cp_index *idx, const struct certpin_rule *rules, const char *host)
+{
+	char name[CERTPIN_HOST_MAX + 1];
+	size_t len;
+	int is_ip;
+	if (cp_host_normalize(host, strlen(host), name, &len, &is_ip, NULL) != CERTPIN_OK)
+		fail_msg("host '%s' does not normalise", host);
+	const struct certpin_rule *r = cp_index_lookup(idx, name, len, is_ip);
+	return r == NULL ? -1 : (long)(r - rules);
+}
+
+struct expect {
+	const char *host;
+	long rule; /* position in the rule list, -1 for none */
+};
+
+static void check_lookups(const struct rule_def *defs, size_t n, const struct expect *e,
+                          size_t ne)
+{
+	struct certpin_rule *rules = make_rules(defs, n);
+	cp_index *idx = NULL;
+	size_t a = 0, b = 0;
+	assert_int_equal(cp_index_build(rules, n, &idx, &a, &b), CERTPIN_OK);
+	for (size_t i = 0; i < ne; i++) {
+		long got = lookup_pos(idx, rules, e[i].host);
+		if (got != e[i].rule)
+			fail_msg("host '%s': expected rule %ld (%s), got %ld (%s)", e[i].host,
+			         e[i].rule, e[i].rule >= 0 ? defs[e[i].rule].host : "none", got,
+			         got >= 0 ? defs[got].host : "none");
+	}
+	cp_index_free(idx);
+	free(rules);
+}
+
+/* ---- precedence --------------------------------------------------------- */
+
+static void exact_name_beats_star_and_double_star(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {
+	    {"**.example.com", 0}, {"*.example.com", 0}, {"api.example.com", 0}};
+	static const struct expect e[] = {
+	    {"api.example.com", 2}, {"API.Example.Com.", 2}, {"www.example.com", 1},
+	    {"example.com", 0},     {"a.api.example.com", 0}, {"a.b.example.com", 0},
+	    {"example.org", -1},    {"com", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void longest_suffix_wins(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"**.example.com", 0}, {"**.b.example.com", 0}};
+	static const struct expect e[] = {
+	    {"a.b.example.com", 1}, {"b.example.com", 1},  {"x.y.b.example.com", 1},
+	    {"a.c.example.com", 0}, {"ab.example.com", 0}, {"b.example.com.evil.net", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void longer_double_star_beats_shorter_star(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"*.example.com", 0}, {"**.a.example.com", 0}};
+	static const struct expect e[] = {
+	    {"a.example.com", 1},
+	    {"x.a.example.com", 1},
+	    {"b.example.com", 0},
+	    {"x.b.example.com", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void star_beats_double_star_on_the_same_suffix(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"**.example.com", 0}, {"*.example.com", 0}};
+	static const struct expect e[] = {
+	    {"a.example.com", 1},
+	    {"example.com", 0},
+	    {"a.b.example.com", 0},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void double_star_applies_where_star_is_too_shallow(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"**.example.com", 0}, {"*.b.example.com", 0}};
+	static const struct expect e[] = {
+	    {"a.b.example.com", 1},     /* longer suffix */
+	    {"x.a.b.example.com", 0},   /* *.b is one label only */
+	    {"b.example.com", 0},       /* *.b does not match b itself */
+	    {"q.r.s.t.example.com", 0}, /* any depth */
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void star_alone_matches_nothing_deeper_or_at_the_apex(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"*.example.com", 0}};
+	static const struct expect e[] = {
+	    {"a.example.com", 0},
+	    {"example.com", -1},
+	    {"a.b.example.com", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void include_subdomains_is_the_same_as_double_star(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {{"example.com", 1}, {"*.other.com", 0}};
+	static const struct expect e[] = {
+	    {"example.com", 0}, {"a.example.com", 0}, {"a.b.c.example.com", 0},
+	    {"xexample.com", -1}, {"a.other.com", 1}, {"other.com", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+}
+
+static void exclude_rules_are_found_like_any_rule(void **state)
+{
+	(void)state;
+	static const struct rule_def d[] = {{"**.example.com", 0}, {"open.example.com", 1}};
+	struct certpin_rule *rules = make_rules(TABLE(d));
+	rules[1].exclude = 1;
+	cp_index *idx = NULL;
+	assert_int_equal(cp_index_build(rules, 2, &idx, NULL, NULL), CERTPIN_OK);
+	assert_int_equal(lookup_pos(idx, rules, "a.open.example.com"), 1);
+	assert_int_equal(lookup_pos(idx, rules, "open.example.com"), 1);
+	assert_int_equal(lookup_pos(idx, rules, "closed.example.com"), 0);
+	cp_index_free(idx);
+	free(rules);
+}
+
+/* ---- IP literals -------------------------------------------------------- */
+
+static void ip_rules_match_exactly_and_take_no_patterns(void **state)
+{
+	(void)state;
+	static const struct rule_def r[] = {
+	    {"1.2.3.4", 0}, {"2001:db8::1", 0}, {"**.example.com", 0}, {"10.0.0.1", 0}};
+	static const struct expect e[] = {
+	    {"1.2.3.4", 0},     {"1.2.3.4.", 0},         {"[2001:DB8:0::1]", 1},
+	    {"2001:db8::1", 1}, {"1.2.3.5", -1},         {"2001:db8::2", -1},
+	    {"10.0.0.1", 3},    {"a.example.com", 2},    {"::ffff:1.2.3.4", -1},
+	};
+	check_lookups(TABLE(r), TABLE(e));
+
+	/* An IP lookup never walks to patterns, whatever the text. */
+	struct certpin_rule *rules = make_rules(TABLE(r));
+	cp_index *idx = NULL;
+	assert_int_equal(cp_index_build(rules, 4, &idx, NULL, NULL), CERTPIN_OK);
+	assert_null(cp_index_lookup(idx, "a.example.com", 13, 1));
+	assert_non_null(cp_index_lookup(idx, "a.example.com", 13, 0));
+	cp_index_free(idx);
+	free(rules);
+}
+
+/* ---- duplicates --------------------------------------------------------- */
+
+struct dup_case {
+	struct rule_def r[4];
+	size_t n;
+	certpin_err rc;
+	size_t a, b;
+};
+
+static void duplicates_are_reported_with_both_positions(void **state)
+{
+	(void)state;
+	static const struct dup_case t[] = {
+	    /* exact */
+	    {{{"a.example.com", 0}, {"A.Example.COM.", 0}}, 2, CERTPIN_E_DUPLICATE, 0, 1},
+	    {{{"1.2.3.4", 0}, {"x.com", 0}, {"1.2.3.4.", 0}}, 3, CERTPIN_E_DUPLICATE, 0, 2},
+	    {{{"::1", 0}, {"0:0::1", 0}}, 2, CERTPIN_E_DUPLICATE, 0, 1},
+	    /* wildcard */
+	    {{{"x.com", 0}, {"*.example.com", 0}, {"y.com", 0}, {"*.EXAMPLE.com", 0}},
+	     4,
+	     CERTPIN_E_DUPLICATE,
+	     1,
+	     3},
+	    /* subtree, spelled both ways */
+	    {{{"api.example.com", 1}, {"**.api.example.com", 0}}, 2, CERTPIN_E_DUPLICATE, 0, 1},
+	    {{{"**.example.com", 0}, {"**.example.com.", 0}}, 2, CERTPIN_E_DUPLICATE, 0, 1},
+	    {{{"example.com", 1}, {"b.com", 0}, {"example.com", 1}}, 3, CERTPIN_E_DUPLICATE, 0, 2},
+	    /* same name, different kinds: not duplicates */
+	    {{{"example.com", 0}, {"*.example.com", 0}, {"**.example.com", 0}},
+	     3,
+	     CERTPIN_OK,
+	     0,
+	     0},
+	    {{{"a.example.com", 0}, {"b.example.com", 0}}, 2, CERTPIN_OK, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct certpin_rule *rules = make_rules(t[i].r, t[i].n);
+		cp_index *idx = NULL;
+		size_t a = 99, b = 99;
+		certpin_err rc = cp_index_build(rules, t[i].n, &idx, &a, &b);
+		if (rc != t[i].rc)
+			fail_msg("case %zu ('%s'...): expected %d, got %d", i, t[i].r[0].host,
+			         t[i].rc, rc);
+		if (rc == CERTPIN_E_DUPLICATE) {
+			assert_null(idx);
+			if (a != t[i].a || b != t[i].b)
+				fail_msg("case %zu: expected positions %zu,%zu, got %zu,%zu", i,
+				         t[i].a, t[i].b, a, b);
+		}
+		cp_index_free(idx);
+		free(rules);
+	}
+}
+
+/* ---- edges -------------------------------------------------------------- */
+
+static void empty_index_finds_nothing(void **state)
+{
+	(void)state;
+	cp_index *idx = NULL;
+	assert_int_equal(cp_index_build(NULL, 0, &idx, NULL, NULL), CERTPIN_OK);
+	assert_non_null(idx);
+	assert_null(cp_index_lookup(idx, "example.com", 11, 0));
+	assert_true(cp_index_memory(idx) > 0);
+	cp_index_free(idx);
+	cp_index_free(NULL);
+	assert_null(cp_index_lookup(NULL, "example.com", 11, 0));
+	assert_int_equal(cp_index_memory(NULL), 0);
+}
+
+static void lookup_refuses_unnormalised_or_oversized_hosts(void **state)
+{
+	(void)state;
+	static const struct rule_def d[] = {{"**.example.com", 0}};
+	struct certpin_rule *rules = make_rules(TABLE(d));
+	cp_index *idx = NULL;
+	assert_int_equal(cp_index_build(rules, 1, &idx, NULL, NULL), CERTPIN_OK);
+	assert_null(cp_index_lookup(idx, "a.example.com.", 14, 0)); /* empty last label */
+	assert_null(cp_index_lookup(idx, "", 0, 0));
+	char big[CERTPIN_HOST_MAX + 20];
+	memset(big, 'a', sizeof big);
+	memcpy(big + sizeof big - 12, ".example.com", 12);
+	assert_null(cp_index_lookup(idx, big, sizeof big, 0));
+	/* 127 one-letter labels is the most a normalised name can have. */
+	char many[CERTPIN_HOST_MAX + 1];
+	size_t o = 0;
+	for (int i = 0; i < 120; i++) {
+		many[o++] = 'a';
+		many[o++] = '.';
+	}
+	memcpy(many + o, "example.com", 11);
+	o += 11;
+	assert_ptr_equal(cp_index_lookup(idx, many, o, 0), &rules[0]);
+	cp_index_free(idx);
+	free(rules);
+}
+
+static void build_refuses_malformed_rule_patterns(void **state)
+{
+	(void)state;
+	static const struct rule_def d[] = {{"example.com", 0}};
+	struct certpin_rule *rules = make_rules(TABLE(d));
+	cp_index *idx = NULL;
+	rules[0].pat.kind = (cp_host_kind)3;
+	assert_int_equal(cp_index_build(rules, 1, &idx, NULL, NULL), CERTPIN_E_INVALID_ARG);
+	assert_null(idx);
+	rules[0].pat.kind = CP_HOST_EXACT;
+	rules[0].pat.len = 0;
+	assert_int_equal(cp_index_build(rules, 1, &idx, NULL, NULL), CERTPIN_E_INVALID_ARG);
+	assert_int_equal(cp_index_build(rules, 1, NULL, NULL, NULL), CERTPIN_E_INVALID_ARG);
+	free(rules);
+}
+
+/* ---- scale -------------------------------------------------------------- */
+
+#define MANY 100000u
+
+static void hundred_thousand_rules_are_all_found(void **state)
+{
+	(void)state;
+	struct certpin_rule *rules = calloc(MANY, sizeof *rules);
+	assert_non_null(rules);
+	char host[CERTPIN_HOST_MAX + 1];
+	for (unsigned i = 0; i < MANY; i++) {
+		/* Shared suffixes, so probe runs and parent walks are exercised. */
+		int n = snprintf(host, sizeof host, "%sh%u.svc%u.example.com",
+		                 i % 3 == 1 ? "*." : (i % 3 == 2 ? "**." : ""), i, i % 97);
+		assert_true(n > 0);
+		certpin_err rc = cp_host_pattern_parse(host, (size_t)n, 0, &rules[i].pat, NULL);
+		assert_int_equal(rc, CERTPIN_OK);
+		rules[i].spec_index = i;
+	}
+	cp_index *idx = NULL;
+	assert_int_equal(cp_index_build(rules, MANY, &idx, NULL, NULL), CERTPIN_OK);
+	assert_true(cp_index_memory(idx) < 16u * 1024 * 1024);
+	for (unsigned i = 0; i < MANY; i++) {
+		const char *name = rules[i].pat.name;
+		const struct certpin_rule *want = &rules[i];
+		switch (i % 3) {
+		case 0:
+			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].pat.len, 0), want);
+			break;
+		case 1: {
+			int n = snprintf(host, sizeof host, "x.%s", name);
+			assert_ptr_equal(cp_index_lookup(idx, host, (size_t)n, 0), want);
+			n = snprintf(host, sizeof host, "x.y.%s", name);
+			assert_null(cp_index_lookup(idx, host, (size_t)n, 0));
+			break;
+		}
+		default: {
+			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].pat.len, 0), want);
+			int n = snprintf(host, sizeof host, "x.y.%s", name);
+			assert_ptr_equal(cp_index_lookup(idx, host, (size_t)n, 0), want);
+			break;
+		}
+		}
+	}
+	assert_null(cp_index_lookup(idx, "svc1.example.com", 16, 0));
+	assert_null(cp_index_lookup(idx, "h100000.svc1.example.com", 24, 0));
+	cp_index_free(idx);
+	free(rules);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(exact_name_beats_star_and_double_star),
+	    cmocka_unit_test(longest_suffix_wins),
+	    cmocka_unit_test(longer_double_star_beats_shorter_star),
+	    cmocka_unit_test(star_beats_double_star_on_the_same_suffix),
+	    cmocka_unit_test(double_star_applies_where_star_is_too_shallow),
+	    cmocka_unit_test(star_alone_matches_nothing_deeper_or_at_the_apex),
+	    cmocka_unit_test(include_subdomains_is_the_same_as_double_star),
+	    cmocka_unit_test(exclude_rules_are_found_like_any_rule),
+	    cmocka_unit_test(ip_rules_match_exactly_and_take_no_patterns),
+	    cmocka_unit_test(duplicates_are_reported_with_both_positions),
+	    cmocka_unit_test(empty_index_finds_nothing),
+	    cmocka_unit_test(lookup_refuses_unnormalised_or_oversized_hosts),
+	    cmocka_unit_test(build_refuses_malformed_rule_patterns),
+	    cmocka_unit_test(hundred_thousand_rules_are_all_found),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
