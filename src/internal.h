@@ -225,4 +225,16 @@ int64_t cp_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Subject text of a DER Name (RFC 2253), for messages; crypto-backend file. */
 certpin_err cp_name_to_text(const uint8_t *der, size_t len, char *buf, size_t n);
 
+/* ---- policy JSON (src/formats/policy_json.c) -------------------------- */
+
+/*
+ * certpin_policy_load_mem with a switch for the fuzz target: jansson_only
+ * turns off the loader's fast path for plain domain objects, so both ways
+ * can be compared (src/formats/policy_json.c).
+ */
+certpin_err cp_policy_load_mem_ex(const char *json, size_t len, const char *name,
+                                  const char *base_dir, unsigned flags, int jansson_only,
+                                  certpin_policy **out, certpin_warnings **warnings,
+                                  certpin_error *err);
+
 #endif /* CERTPIN_INTERNAL_H */

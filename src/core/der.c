@@ -190,13 +190,13 @@ certpin_err cp_der_cert_view(const uint8_t *der, size_t len, cp_cert_view *out)
 		if (take(&ver, TAG_INTEGER, NULL, NULL) != 0 || ver.n != 0)
 			return CERTPIN_E_DER;
 	}
-	if (take(&tbs, TAG_INTEGER, NULL, NULL) != 0)     /* serialNumber */
+	if (take(&tbs, TAG_INTEGER, NULL, NULL) != 0) /* serialNumber */
 		return CERTPIN_E_DER;
-	if (take(&tbs, TAG_SEQUENCE, NULL, NULL) != 0)    /* signature */
+	if (take(&tbs, TAG_SEQUENCE, NULL, NULL) != 0) /* signature */
 		return CERTPIN_E_DER;
 	if (take(&tbs, TAG_SEQUENCE, &v.issuer, NULL) != 0)
 		return CERTPIN_E_DER;
-	if (take(&tbs, TAG_SEQUENCE, NULL, NULL) != 0)    /* validity */
+	if (take(&tbs, TAG_SEQUENCE, NULL, NULL) != 0) /* validity */
 		return CERTPIN_E_DER;
 	if (take(&tbs, TAG_SEQUENCE, &v.subject, NULL) != 0)
 		return CERTPIN_E_DER;

@@ -20,7 +20,7 @@
 #define PIN_B64_LEN 44u
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Value of a standard-alphabet base64 character, or -1. */
 static int b64_value(unsigned char c)
@@ -124,7 +124,8 @@ size_t cp_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t cap, 
 	/* Canonical: the bits of the last character that no byte uses must be zero. */
 	unsigned unused_mask = pads == 1 ? 0x3u : pads == 2 ? 0xfu : 0u;
 	if (((unsigned)b64_value((unsigned char)in[data - 1]) & unused_mask) != 0) {
-		*why = "non-canonical base64 padding: unused bits of the last character are not zero";
+		*why =
+		    "non-canonical base64 padding: unused bits of the last character are not zero";
 		return (size_t)-1;
 	}
 	size_t dlen = n / 4 * 3 - pads;
@@ -202,9 +203,10 @@ static certpin_err prefix_error(const char *s, size_t len, certpin_error *err)
 		size_t an = eq != NULL ? (size_t)(eq - s) - 4 : 0;
 		if (is_alg_name(s + 4, an)) {
 			if (eq_nocase(s + 4, an, "sha256"))
-				return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-				                  "HPKP form 'pin-sha256=\"...\"': write sha256/<base64> "
-				                  "without quotes");
+				return cp_err_set(
+				    err, CERTPIN_E_PIN_SYNTAX,
+				    "HPKP form 'pin-sha256=\"...\"': write sha256/<base64> "
+				    "without quotes");
 			return cp_err_set(err, CERTPIN_E_PIN_ALGORITHM,
 			                  "unsupported pin algorithm '%.*s' (HPKP form): " PIN_USE,
 			                  (int)an, s + 4);
@@ -215,10 +217,10 @@ static certpin_err prefix_error(const char *s, size_t len, certpin_error *err)
 	size_t k = slash != NULL ? (size_t)(slash - s) : len;
 	if (slash != NULL && is_alg_name(s, k) && !is_bare_hash(s, len)) {
 		if (eq_nocase(s, k, "sha256") || eq_nocase(s, k, "cert-sha256"))
-			return cp_err_set(err, CERTPIN_E_PIN_ALGORITHM,
-			                  "unsupported pin algorithm '%.*s': prefixes are lower-case: "
-			                  PIN_USE,
-			                  (int)k, s);
+			return cp_err_set(
+			    err, CERTPIN_E_PIN_ALGORITHM,
+			    "unsupported pin algorithm '%.*s': prefixes are lower-case: " PIN_USE,
+			    (int)k, s);
 		return cp_err_set(err, CERTPIN_E_PIN_ALGORITHM,
 		                  "unsupported pin algorithm '%.*s': " PIN_USE, (int)k, s);
 	}
@@ -246,8 +248,8 @@ static certpin_err parse_hash(const char *s, size_t len, size_t plen,
 	size_t bn = len - plen;
 	if (bn == 0)
 		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-		                  "nothing after '%.*s': expected %u base64 characters", (int)plen, s,
-		                  PIN_B64_LEN);
+		                  "nothing after '%.*s': expected %u base64 characters", (int)plen,
+		                  s, PIN_B64_LEN);
 
 	size_t data = bn;
 	while (data > 0 && b[data - 1] == '=')
@@ -255,30 +257,34 @@ static certpin_err parse_hash(const char *s, size_t len, size_t plen,
 	for (size_t i = 0; i < bn; i++) {
 		unsigned char c = (unsigned char)b[i];
 		if (c == '-' || c == '_')
-			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "URL-safe base64 character '%c' at offset %zu: pins use the "
-			                  "standard alphabet ('+' and '/')",
-			                  c, plen + i);
+			return cp_err_set(
+			    err, CERTPIN_E_PIN_SYNTAX,
+			    "URL-safe base64 character '%c' at offset %zu: pins use the "
+			    "standard alphabet ('+' and '/')",
+			    c, plen + i);
 		if (c == '=' && i < data)
-			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "'=' at offset %zu inside the base64: padding goes only at "
-			                  "the end",
-			                  plen + i);
+			return cp_err_set(
+			    err, CERTPIN_E_PIN_SYNTAX,
+			    "'=' at offset %zu inside the base64: padding goes only at "
+			    "the end",
+			    plen + i);
 		if (c != '=' && b64_value(c) < 0)
 			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "character '%c' at offset %zu is not base64", c, plen + i);
+			                  "character '%c' at offset %zu is not base64", c,
+			                  plen + i);
 	}
 
 	size_t pads = bn - data;
 	if (pads > 2)
-		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-		                  "%zu '=' padding characters: a SHA-256 pin ends in exactly one '='",
-		                  pads);
+		return cp_err_set(
+		    err, CERTPIN_E_PIN_SYNTAX,
+		    "%zu '=' padding characters: a SHA-256 pin ends in exactly one '='", pads);
 	if (data % 4 == 1)
-		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-		                  "%zu base64 characters cannot be decoded (truncated?): a SHA-256 pin "
-		                  "has %u",
-		                  bn, PIN_B64_LEN);
+		return cp_err_set(
+		    err, CERTPIN_E_PIN_SYNTAX,
+		    "%zu base64 characters cannot be decoded (truncated?): a SHA-256 pin "
+		    "has %u",
+		    bn, PIN_B64_LEN);
 	size_t bytes = data / 4 * 3 + (data % 4 == 3 ? 2u : data % 4 == 2 ? 1u : 0u);
 	if (bytes != CERTPIN_HASH_LEN) {
 		if (data == 2 * CERTPIN_HASH_LEN && pads == 0 && all_hex(b, data))
@@ -290,15 +296,17 @@ static certpin_err parse_hash(const char *s, size_t len, size_t plen,
 		                  CERTPIN_HASH_LEN);
 	}
 	if (pads == 0)
-		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-		                  "missing '=' padding: a SHA-256 pin is %u base64 characters ending "
-		                  "in '='",
-		                  PIN_B64_LEN);
+		return cp_err_set(
+		    err, CERTPIN_E_PIN_SYNTAX,
+		    "missing '=' padding: a SHA-256 pin is %u base64 characters ending "
+		    "in '='",
+		    PIN_B64_LEN);
 	if (pads != 1)
-		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-		                  "extra '=' padding: a SHA-256 pin is %u base64 characters ending in "
-		                  "one '='",
-		                  PIN_B64_LEN);
+		return cp_err_set(
+		    err, CERTPIN_E_PIN_SYNTAX,
+		    "extra '=' padding: a SHA-256 pin is %u base64 characters ending in "
+		    "one '='",
+		    PIN_B64_LEN);
 
 	const char *why = NULL;
 	size_t got = cp_b64_decode_strict(b, bn, hash, CERTPIN_HASH_LEN, &why);
@@ -326,13 +334,15 @@ certpin_err certpin_pin_parse(const char *s, size_t len, certpin_pin *out, certp
 			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
 			                  "NUL byte at offset %zu inside pin", i);
 		if (is_space(c))
-			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "whitespace inside pin at offset %zu: pins contain no spaces "
-			                  "or line breaks",
-			                  i);
+			return cp_err_set(
+			    err, CERTPIN_E_PIN_SYNTAX,
+			    "whitespace inside pin at offset %zu: pins contain no spaces "
+			    "or line breaks",
+			    i);
 		if (c < 0x21 || c > 0x7e)
 			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "byte 0x%02x at offset %zu: pins are printable ASCII", c, i);
+			                  "byte 0x%02x at offset %zu: pins are printable ASCII", c,
+			                  i);
 	}
 
 	certpin_pin_type type;
@@ -356,11 +366,16 @@ certpin_err certpin_pin_parse(const char *s, size_t len, certpin_pin *out, certp
 		 * ';'-separated list.
 		 */
 		size_t bn = len - plen;
-		if (bn > 0 && s[plen] == '/' && (bn == PIN_B64_LEN + 1 || memchr(s, ';', len) != NULL))
+		if (bn > 0 && s[plen] == '/' &&
+		    (bn == PIN_B64_LEN + 1 || memchr(s, ';', len) != NULL)) {
+			if (type == CERTPIN_PIN_SPKI_SHA256)
+				return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
+				                  "curl's 'sha256//' form: write 'sha256/' (one "
+				                  "slash), one pin per entry");
 			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
-			                  "curl's '%.*s/' form: write '%.*s' (one slash), one pin per "
-			                  "entry",
-			                  (int)plen, s, (int)plen, s);
+			                  "double slash after 'cert-sha256/': write 'cert-sha256/' "
+			                  "(one slash), one pin per entry");
+		}
 		return rc;
 	}
 	out->type = type;

@@ -23,9 +23,8 @@
 #define B64_PLUS_SLASH "fwza0LRMXouZHRC8Ei+4PyuldPRcf3UKgO/04cDM1oE="
 
 static const uint8_t plus_slash_hash[32] = {
-	0x7f, 0x0c, 0xda, 0xd0, 0xb4, 0x4c, 0x5e, 0x8b, 0x99, 0x1d, 0x10,
-	0xbc, 0x12, 0x2f, 0xb8, 0x3f, 0x2b, 0xa5, 0x74, 0xf4, 0x5c, 0x7f,
-	0x75, 0x0a, 0x80, 0xef, 0xf4, 0xe1, 0xc0, 0xcc, 0xd6, 0x81,
+    0x7f, 0x0c, 0xda, 0xd0, 0xb4, 0x4c, 0x5e, 0x8b, 0x99, 0x1d, 0x10, 0xbc, 0x12, 0x2f, 0xb8, 0x3f,
+    0x2b, 0xa5, 0x74, 0xf4, 0x5c, 0x7f, 0x75, 0x0a, 0x80, 0xef, 0xf4, 0xe1, 0xc0, 0xcc, 0xd6, 0x81,
 };
 
 /* ---- the table of accepted pins ------------------------------------------ */
@@ -37,14 +36,14 @@ struct good_pin {
 };
 
 static const struct good_pin good_pins[] = {
-	{"sha256/" B64, CERTPIN_PIN_SPKI_SHA256, 0xec, 0x76},
-	{"cert-sha256/" B64, CERTPIN_PIN_CERT_SHA256, 0xec, 0x76},
-	{"sha256/" B64_PLUS_SLASH, CERTPIN_PIN_SPKI_SHA256, 0x7f, 0x81},
-	/* a hash whose base64 starts with '/' is not curl's "sha256//" form */
-	{"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", CERTPIN_PIN_SPKI_SHA256, 0xfc, 0x00},
-	{"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", CERTPIN_PIN_SPKI_SHA256, 0x00, 0x00},
-	{"cert-sha256///////////////////////////////////////////8=", CERTPIN_PIN_CERT_SHA256, 0xff,
-	 0xff},
+    {"sha256/" B64, CERTPIN_PIN_SPKI_SHA256, 0xec, 0x76},
+    {"cert-sha256/" B64, CERTPIN_PIN_CERT_SHA256, 0xec, 0x76},
+    {"sha256/" B64_PLUS_SLASH, CERTPIN_PIN_SPKI_SHA256, 0x7f, 0x81},
+    /* a hash whose base64 starts with '/' is not curl's "sha256//" form */
+    {"sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", CERTPIN_PIN_SPKI_SHA256, 0xfc, 0x00},
+    {"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", CERTPIN_PIN_SPKI_SHA256, 0x00, 0x00},
+    {"cert-sha256///////////////////////////////////////////8=", CERTPIN_PIN_CERT_SHA256, 0xff,
+     0xff},
 };
 
 static void valid_pins_parse(void **state)
@@ -89,112 +88,112 @@ struct bad_pin {
 #define SHA1_B64 "AAECAwQFBgcICQoLDA0ODxAREhM="
 
 static const struct bad_pin bad_pins[] = {
-	/* algorithms */
-	{"sha1 is refused", "sha1/" SHA1_B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "unsupported pin algorithm 'sha1': use sha256/<base64 SPKI hash> or cert-sha256/<base64 "
-	 "certificate hash>"},
-	{"md5 is refused", "md5/AAECAwQFBgcICQoLDA0ODw==", 0, CERTPIN_E_PIN_ALGORITHM,
-	 "unsupported pin algorithm 'md5'"},
-	{"sha384 is refused",
-	 "sha384/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss", 0,
-	 CERTPIN_E_PIN_ALGORITHM, "unsupported pin algorithm 'sha384'"},
-	{"sha512 is refused",
-	 "sha512/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+"
-	 "Pw==",
-	 0, CERTPIN_E_PIN_ALGORITHM, "unsupported pin algorithm 'sha512'"},
-	{"unknown algorithm is refused", "foo/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "unsupported pin algorithm 'foo'"},
-	{"cert-sha1 is refused", "cert-sha1/" SHA1_B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "unsupported pin algorithm 'cert-sha1'"},
-	{"upper-case prefix is refused", "SHA256/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "'SHA256': prefixes are lower-case"},
-	{"upper-case cert prefix is refused", "Cert-SHA256/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "prefixes are lower-case"},
-	{"missing prefix is refused", B64, 0, CERTPIN_E_PIN_ALGORITHM, "pin has no algorithm prefix"},
-	{"missing prefix with '/' in the hash is refused", B64_PLUS_SLASH, 0,
-	 CERTPIN_E_PIN_ALGORITHM, "pin has no algorithm prefix"},
-	{"missing prefix with an early '/' is refused",
-	 "AAA/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 0, CERTPIN_E_PIN_ALGORITHM,
-	 "pin has no algorithm prefix"},
-	{"colon instead of slash is refused", "sha256:" B64, 0, CERTPIN_E_PIN_ALGORITHM,
-	 "no algorithm prefix"},
-	/* other tools' syntax */
-	{"curl's double slash is refused", "sha256//" B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "curl's 'sha256//' form: write 'sha256/'"},
-	{"curl's pin list is refused", "sha256//" B64 ";sha256//" B64_PLUS_SLASH, 0,
-	 CERTPIN_E_PIN_SYNTAX, "curl's 'sha256//' form"},
-	{"double slash on a cert pin is refused", "cert-sha256//" B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "write 'cert-sha256/'"},
-	{"HPKP directive is refused", "pin-sha256=\"" B64 "\"", 0, CERTPIN_E_PIN_SYNTAX,
-	 "HPKP form 'pin-sha256=\"...\"'"},
-	{"HPKP sha1 directive is refused", "pin-sha1=\"" SHA1_B64 "\"", 0, CERTPIN_E_PIN_ALGORITHM,
-	 "unsupported pin algorithm 'sha1' (HPKP form)"},
-	/* base64 alphabet */
-	{"URL-safe '-' is refused", "sha256/fwza0LRMXouZHRC8Ei-4PyuldPRcf3UKgO/04cDM1oE=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "URL-safe base64 character '-' at offset 25"},
-	{"URL-safe '_' is refused", "sha256/fwza0LRMXouZHRC8Ei+4PyuldPRcf3UKgO_04cDM1oE=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "URL-safe base64 character '_' at offset 41"},
-	{"non-base64 character is refused", "sha256/7HIpa!tkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "character '!' at offset 12 is not base64"},
-	{"quoted pin is refused", "\"sha256/" B64 "\"", 0, CERTPIN_E_PIN_ALGORITHM,
-	 "no algorithm prefix"},
-	{"hex digest is refused",
-	 "sha256/ec7229a9cb64200ab6638f68ac538e40abab5b19a6485661042a1061c4612776", 0,
-	 CERTPIN_E_PIN_SYNTAX, "pins are base64, not hex"},
-	/* padding */
-	{"missing padding is refused", "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y", 0,
-	 CERTPIN_E_PIN_SYNTAX, "missing '=' padding"},
-	{"extra padding is refused", "sha256/" B64 "=", 0, CERTPIN_E_PIN_SYNTAX,
-	 "extra '=' padding"},
-	{"three padding characters are refused", "sha256/" B64 "==", 0, CERTPIN_E_PIN_SYNTAX,
-	 "3 '=' padding characters"},
-	{"padding in the middle is refused", "sha256/7HIp=ctkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "'=' at offset 11 inside the base64"},
-	{"non-canonical last character is refused",
-	 "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Z=", 0, CERTPIN_E_PIN_SYNTAX,
-	 "non-canonical base64 padding"},
-	/* length */
-	{"31 bytes are refused", "sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", 0,
-	 CERTPIN_E_PIN_SYNTAX, "decodes to 31 bytes, a SHA-256 pin has 32"},
-	{"33 bytes are refused", "sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", 0,
-	 CERTPIN_E_PIN_SYNTAX, "decodes to 33 bytes, a SHA-256 pin has 32"},
-	{"a SHA-1 hash under sha256/ is refused", "sha256/" SHA1_B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "decodes to 20 bytes, a SHA-256 pin has 32"},
-	{"a truncated hash is refused", "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQY", 0,
-	 CERTPIN_E_PIN_SYNTAX, "cannot be decoded"},
-	{"empty pin is refused", "", 0, CERTPIN_E_PIN_SYNTAX, "empty pin"},
-	{"prefix only is refused", "sha256/", 0, CERTPIN_E_PIN_SYNTAX, "nothing after 'sha256/'"},
-	{"cert prefix only is refused", "cert-sha256/", 0, CERTPIN_E_PIN_SYNTAX,
-	 "nothing after 'cert-sha256/'"},
-	{"algorithm without slash is refused", "sha256", 0, CERTPIN_E_PIN_ALGORITHM,
-	 "no algorithm prefix"},
-	{"long input is refused",
-	 "sha256/"
-	 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-	 0, CERTPIN_E_PIN_SYNTAX, "pin is 295 bytes long"},
-	/* whitespace and control bytes */
-	{"space inside is refused", "sha256/7HIpa tkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "whitespace inside pin at offset 12"},
-	{"trailing newline is refused", "sha256/" B64 "\n", 0, CERTPIN_E_PIN_SYNTAX,
-	 "whitespace inside pin at offset 51"},
-	{"CRLF is refused", "sha256/" B64 "\r\n", 0, CERTPIN_E_PIN_SYNTAX,
-	 "whitespace inside pin at offset 51"},
-	{"leading space is refused", " sha256/" B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "whitespace inside pin at offset 0"},
-	{"tab after the prefix is refused", "sha256/\t" B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "whitespace inside pin at offset 7"},
-	{"newline inside is refused", "sha256/7HIpactkIAq2Y49orFOOQKu\nrWxmmSFZhBCoQYcRhJ3Y=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "whitespace inside pin at offset 30"},
-	{"embedded NUL is refused", "sha256/7HIp\0ctkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 51,
-	 CERTPIN_E_PIN_SYNTAX, "NUL byte at offset 11"},
-	{"terminating NUL counted in len is refused", "sha256/" B64, 52, CERTPIN_E_PIN_SYNTAX,
-	 "NUL byte at offset 51"},
-	{"non-ASCII byte is refused", "sha256/\xc3\xa9HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
-	 CERTPIN_E_PIN_SYNTAX, "byte 0xc3 at offset 7"},
-	{"control byte is refused", "sha256/\x01" B64, 0, CERTPIN_E_PIN_SYNTAX,
-	 "byte 0x01 at offset 7"},
+    /* algorithms */
+    {"sha1 is refused", "sha1/" SHA1_B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "unsupported pin algorithm 'sha1': use sha256/<base64 SPKI hash> or cert-sha256/<base64 "
+     "certificate hash>"},
+    {"md5 is refused", "md5/AAECAwQFBgcICQoLDA0ODw==", 0, CERTPIN_E_PIN_ALGORITHM,
+     "unsupported pin algorithm 'md5'"},
+    {"sha384 is refused", "sha384/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss", 0,
+     CERTPIN_E_PIN_ALGORITHM, "unsupported pin algorithm 'sha384'"},
+    {"sha512 is refused",
+     "sha512/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+"
+     "Pw==",
+     0, CERTPIN_E_PIN_ALGORITHM, "unsupported pin algorithm 'sha512'"},
+    {"unknown algorithm is refused", "foo/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "unsupported pin algorithm 'foo'"},
+    {"cert-sha1 is refused", "cert-sha1/" SHA1_B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "unsupported pin algorithm 'cert-sha1'"},
+    {"upper-case prefix is refused", "SHA256/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "'SHA256': prefixes are lower-case"},
+    {"upper-case cert prefix is refused", "Cert-SHA256/" B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "prefixes are lower-case"},
+    {"missing prefix is refused", B64, 0, CERTPIN_E_PIN_ALGORITHM, "pin has no algorithm prefix"},
+    {"missing prefix with '/' in the hash is refused", B64_PLUS_SLASH, 0, CERTPIN_E_PIN_ALGORITHM,
+     "pin has no algorithm prefix"},
+    {"missing prefix with an early '/' is refused", "AAA/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+     0, CERTPIN_E_PIN_ALGORITHM, "pin has no algorithm prefix"},
+    {"colon instead of slash is refused", "sha256:" B64, 0, CERTPIN_E_PIN_ALGORITHM,
+     "no algorithm prefix"},
+    /* other tools' syntax */
+    {"curl's double slash is refused", "sha256//" B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "curl's 'sha256//' form: write 'sha256/'"},
+    {"curl's pin list is refused", "sha256//" B64 ";sha256//" B64_PLUS_SLASH, 0,
+     CERTPIN_E_PIN_SYNTAX, "curl's 'sha256//' form"},
+    {"double slash on a cert pin is refused", "cert-sha256//" B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "write 'cert-sha256/'"},
+    {"HPKP directive is refused", "pin-sha256=\"" B64 "\"", 0, CERTPIN_E_PIN_SYNTAX,
+     "HPKP form 'pin-sha256=\"...\"'"},
+    {"HPKP sha1 directive is refused", "pin-sha1=\"" SHA1_B64 "\"", 0, CERTPIN_E_PIN_ALGORITHM,
+     "unsupported pin algorithm 'sha1' (HPKP form)"},
+    /* base64 alphabet */
+    {"URL-safe '-' is refused", "sha256/fwza0LRMXouZHRC8Ei-4PyuldPRcf3UKgO/04cDM1oE=", 0,
+     CERTPIN_E_PIN_SYNTAX, "URL-safe base64 character '-' at offset 25"},
+    {"URL-safe '_' is refused", "sha256/fwza0LRMXouZHRC8Ei+4PyuldPRcf3UKgO_04cDM1oE=", 0,
+     CERTPIN_E_PIN_SYNTAX, "URL-safe base64 character '_' at offset 41"},
+    {"non-base64 character is refused", "sha256/7HIpa!tkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
+     CERTPIN_E_PIN_SYNTAX, "character '!' at offset 12 is not base64"},
+    {"quoted pin is refused", "\"sha256/" B64 "\"", 0, CERTPIN_E_PIN_ALGORITHM,
+     "no algorithm prefix"},
+    {"hex digest is refused",
+     "sha256/ec7229a9cb64200ab6638f68ac538e40abab5b19a6485661042a1061c4612776", 0,
+     CERTPIN_E_PIN_SYNTAX, "pins are base64, not hex"},
+    /* padding */
+    {"missing padding is refused", "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y", 0,
+     CERTPIN_E_PIN_SYNTAX, "missing '=' padding"},
+    {"extra padding is refused", "sha256/" B64 "=", 0, CERTPIN_E_PIN_SYNTAX, "extra '=' padding"},
+    {"three padding characters are refused", "sha256/" B64 "==", 0, CERTPIN_E_PIN_SYNTAX,
+     "3 '=' padding characters"},
+    {"padding in the middle is refused", "sha256/7HIp=ctkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
+     CERTPIN_E_PIN_SYNTAX, "'=' at offset 11 inside the base64"},
+    {"non-canonical last character is refused",
+     "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Z=", 0, CERTPIN_E_PIN_SYNTAX,
+     "non-canonical base64 padding"},
+    /* length */
+    {"31 bytes are refused", "sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", 0,
+     CERTPIN_E_PIN_SYNTAX, "decodes to 31 bytes, a SHA-256 pin has 32"},
+    {"33 bytes are refused", "sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g", 0,
+     CERTPIN_E_PIN_SYNTAX, "decodes to 33 bytes, a SHA-256 pin has 32"},
+    {"a SHA-1 hash under sha256/ is refused", "sha256/" SHA1_B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "decodes to 20 bytes, a SHA-256 pin has 32"},
+    {"a truncated hash is refused", "sha256/7HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQY", 0,
+     CERTPIN_E_PIN_SYNTAX, "cannot be decoded"},
+    {"empty pin is refused", "", 0, CERTPIN_E_PIN_SYNTAX, "empty pin"},
+    {"prefix only is refused", "sha256/", 0, CERTPIN_E_PIN_SYNTAX, "nothing after 'sha256/'"},
+    {"cert prefix only is refused", "cert-sha256/", 0, CERTPIN_E_PIN_SYNTAX,
+     "nothing after 'cert-sha256/'"},
+    {"algorithm without slash is refused", "sha256", 0, CERTPIN_E_PIN_ALGORITHM,
+     "no algorithm prefix"},
+    {"long input is refused",
+     "sha256/"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAA"
+     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+     "AAA",
+     0, CERTPIN_E_PIN_SYNTAX, "pin is 295 bytes long"},
+    /* whitespace and control bytes */
+    {"space inside is refused", "sha256/7HIpa tkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
+     CERTPIN_E_PIN_SYNTAX, "whitespace inside pin at offset 12"},
+    {"trailing newline is refused", "sha256/" B64 "\n", 0, CERTPIN_E_PIN_SYNTAX,
+     "whitespace inside pin at offset 51"},
+    {"CRLF is refused", "sha256/" B64 "\r\n", 0, CERTPIN_E_PIN_SYNTAX,
+     "whitespace inside pin at offset 51"},
+    {"leading space is refused", " sha256/" B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "whitespace inside pin at offset 0"},
+    {"tab after the prefix is refused", "sha256/\t" B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "whitespace inside pin at offset 7"},
+    {"newline inside is refused", "sha256/7HIpactkIAq2Y49orFOOQKu\nrWxmmSFZhBCoQYcRhJ3Y=", 0,
+     CERTPIN_E_PIN_SYNTAX, "whitespace inside pin at offset 30"},
+    {"embedded NUL is refused", "sha256/7HIp\0ctkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 51,
+     CERTPIN_E_PIN_SYNTAX, "NUL byte at offset 11"},
+    {"terminating NUL counted in len is refused", "sha256/" B64, 52, CERTPIN_E_PIN_SYNTAX,
+     "NUL byte at offset 51"},
+    {"non-ASCII byte is refused", "sha256/\xc3\xa9HIpactkIAq2Y49orFOOQKurWxmmSFZhBCoQYcRhJ3Y=", 0,
+     CERTPIN_E_PIN_SYNTAX, "byte 0xc3 at offset 7"},
+    {"control byte is refused", "sha256/\x01" B64, 0, CERTPIN_E_PIN_SYNTAX,
+     "byte 0x01 at offset 7"},
 };
 
 static void every_refused_form_has_its_error(void **state)
@@ -208,11 +207,12 @@ static void every_refused_form_has_its_error(void **state)
 		certpin_error err;
 		certpin_err rc = certpin_pin_parse(b->text, len, &pin, &err);
 		if (rc != b->code)
-			fail_msg("%s: got code %d, expected %d (%s)", b->what, (int)rc, (int)b->code,
-			         err.message);
+			fail_msg("%s: got code %d, expected %d (%s)", b->what, (int)rc,
+			         (int)b->code, err.message);
 		assert_int_equal(err.code, b->code);
 		if (strstr(err.message, b->message) == NULL)
-			fail_msg("%s: message \"%s\" lacks \"%s\"", b->what, err.message, b->message);
+			fail_msg("%s: message \"%s\" lacks \"%s\"", b->what, err.message,
+			         b->message);
 		/* fail closed: nothing usable is left in *out */
 		assert_int_equal(pin.type, 0);
 		/* the same result without an error object */
@@ -313,8 +313,8 @@ static void base64_encodes_rfc4648_vectors(void **state)
 {
 	(void)state;
 	static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-	                                  "Zm9vYmFy"};
+	static const char *const out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+	                                  "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 	for (size_t i = 0; i < 7; i++) {
 		char buf[16];
 		size_t n = cp_b64_encode((const uint8_t *)in[i], strlen(in[i]), buf);
@@ -335,23 +335,18 @@ static void base64_strict_decoder_refuses_noncanonical_input(void **state)
 		const char *in;
 		const char *why;
 	} bad[] = {
-		{"Zg=", "multiple of 4"},
-		{"Zg", "multiple of 4"},
-		{"Zh==", "non-canonical"},
-		{"Zm9=", "non-canonical"},
-		{"Z===", "too much"},
-		{"====", "too much"},
-		{"Zg=a", "'=' inside"},
-		{"Zm 9", "whitespace"},
-		{"Zm\n9", "whitespace"},
-		{"Zm-9", "URL-safe"},
-		{"Zm_9", "URL-safe"},
-		{"Zm!9", "outside the base64 alphabet"},
+	    {"Zg=", "multiple of 4"},  {"Zg", "multiple of 4"},
+	    {"Zh==", "non-canonical"}, {"Zm9=", "non-canonical"},
+	    {"Z===", "too much"},      {"====", "too much"},
+	    {"Zg=a", "'=' inside"},    {"Zm 9", "whitespace"},
+	    {"Zm\n9", "whitespace"},   {"Zm-9", "URL-safe"},
+	    {"Zm_9", "URL-safe"},      {"Zm!9", "outside the base64 alphabet"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		uint8_t out[8];
 		const char *why = NULL;
-		size_t n = cp_b64_decode_strict(bad[i].in, strlen(bad[i].in), out, sizeof out, &why);
+		size_t n =
+		    cp_b64_decode_strict(bad[i].in, strlen(bad[i].in), out, sizeof out, &why);
 		if (n != (size_t)-1)
 			fail_msg("\"%s\" was accepted", bad[i].in);
 		assert_non_null(why);
@@ -378,14 +373,14 @@ static void sha256_matches_known_answers(void **state)
 {
 	(void)state;
 	static const uint8_t abc[32] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	    0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
 	};
 	static const uint8_t empty[32] = {
-		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
-		0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
-		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+	    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+	    0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+	    0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 	};
 	uint8_t out[32];
 	assert_int_equal(cp_sha256((const uint8_t *)"abc", 3, out), 0);
@@ -503,9 +498,8 @@ static const struct {
 	enum tu_key_type type;
 	const char *name;
 } key_types[] = {
-	{TU_RSA2048, "RSA-2048"}, {TU_RSA3072, "RSA-3072"}, {TU_P256, "P-256"},
-	{TU_P384, "P-384"},       {TU_P521, "P-521"},       {TU_ED25519, "Ed25519"},
-	{TU_ED448, "Ed448"},
+    {TU_RSA2048, "RSA-2048"}, {TU_RSA3072, "RSA-3072"}, {TU_P256, "P-256"},  {TU_P384, "P-384"},
+    {TU_P521, "P-521"},       {TU_ED25519, "Ed25519"},  {TU_ED448, "Ed448"},
 };
 
 static void spki_pins_of_every_key_type_match_openssl(void **state)
@@ -522,7 +516,8 @@ static void spki_pins_of_every_key_type_match_openssl(void **state)
 
 		certpin_pin from_cert, from_spki;
 		assert_int_equal(certpin_pin_spki_from_cert_der(der, dlen, &from_cert), CERTPIN_OK);
-		assert_int_equal(certpin_pin_spki_from_spki_der(spki, slen, &from_spki), CERTPIN_OK);
+		assert_int_equal(certpin_pin_spki_from_spki_der(spki, slen, &from_spki),
+		                 CERTPIN_OK);
 		char text[CERTPIN_PIN_STRLEN];
 		pin_text(&from_cert, text);
 		if (strcmp(text, tu_spki_pin_text(key)) != 0)
@@ -589,20 +584,20 @@ static void der_functions_refuse_the_wrong_object(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(valid_pins_parse),
-		cmocka_unit_test(parse_reads_only_len_bytes),
-		cmocka_unit_test(every_refused_form_has_its_error),
-		cmocka_unit_test(null_arguments_are_invalid),
-		cmocka_unit_test(format_then_parse_round_trips_for_both_types),
-		cmocka_unit_test(format_refuses_small_buffers_and_bad_types),
-		cmocka_unit_test(equal_compares_type_and_hash),
-		cmocka_unit_test(base64_encodes_rfc4648_vectors),
-		cmocka_unit_test(base64_strict_decoder_refuses_noncanonical_input),
-		cmocka_unit_test(sha256_matches_known_answers),
-		cmocka_unit_test(sha256_is_correct_from_many_threads),
-		cmocka_unit_test(trustkit_vectors_match),
-		cmocka_unit_test(spki_pins_of_every_key_type_match_openssl),
-		cmocka_unit_test(der_functions_refuse_the_wrong_object),
+	    cmocka_unit_test(valid_pins_parse),
+	    cmocka_unit_test(parse_reads_only_len_bytes),
+	    cmocka_unit_test(every_refused_form_has_its_error),
+	    cmocka_unit_test(null_arguments_are_invalid),
+	    cmocka_unit_test(format_then_parse_round_trips_for_both_types),
+	    cmocka_unit_test(format_refuses_small_buffers_and_bad_types),
+	    cmocka_unit_test(equal_compares_type_and_hash),
+	    cmocka_unit_test(base64_encodes_rfc4648_vectors),
+	    cmocka_unit_test(base64_strict_decoder_refuses_noncanonical_input),
+	    cmocka_unit_test(sha256_matches_known_answers),
+	    cmocka_unit_test(sha256_is_correct_from_many_threads),
+	    cmocka_unit_test(trustkit_vectors_match),
+	    cmocka_unit_test(spki_pins_of_every_key_type_match_openssl),
+	    cmocka_unit_test(der_functions_refuse_the_wrong_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
