@@ -22,7 +22,7 @@
 #define HOST_INPUT_MAX 1024
 
 static const char msg_non_ascii[] =
-	"non-ASCII host name: write internationalised names as punycode (xn--...)";
+    "non-ASCII host name: write internationalised names as punycode (xn--...)";
 static const char msg_star[] = "a wildcard must be the whole leftmost label: '*.name' (exactly "
                                "one label below name) or '**.name' (name and every depth below)";
 
@@ -98,6 +98,49 @@ static void describe_byte(unsigned char c, char buf[8])
 	}
 }
 
+#define LOWER(c) [c] = c, [c - 'a' + 'A'] = c
+#define SAME(c)  [c] = c
+
+/* The lower-case form of each byte allowed in a host name; 0 for the rest. */
+static const unsigned char host_byte[256] = {
+    LOWER('a'), LOWER('b'), LOWER('c'), LOWER('d'), LOWER('e'), LOWER('f'), LOWER('g'), LOWER('h'),
+    LOWER('i'), LOWER('j'), LOWER('k'), LOWER('l'), LOWER('m'), LOWER('n'), LOWER('o'), LOWER('p'),
+    LOWER('q'), LOWER('r'), LOWER('s'), LOWER('t'), LOWER('u'), LOWER('v'), LOWER('w'), LOWER('x'),
+    LOWER('y'), LOWER('z'), SAME('0'),  SAME('1'),  SAME('2'),  SAME('3'),  SAME('4'),  SAME('5'),
+    SAME('6'),  SAME('7'),  SAME('8'),  SAME('9'),  SAME('-'),  SAME('_'),  SAME('.'),
+};
+
+/* The error for an empty or over-long label ending at `dot`. */
+static certpin_err bad_label(size_t dot, size_t label, size_t base, certpin_error *err)
+{
+	if (dot == 0)
+		return cp_err_set(err, CERTPIN_E_HOST, "host name starts with a dot (offset %zu)",
+		                  base);
+	if (dot == label)
+		return cp_err_set(err, CERTPIN_E_HOST,
+		                  "empty label at offset %zu (two dots in a row)", base + dot);
+	return cp_err_set(err, CERTPIN_E_HOST,
+	                  "label at offset %zu is %zu bytes long; the limit is %d", base + label,
+	                  dot - label, LABEL_MAX);
+}
+
+/* The error for a byte the table refuses, or a '-' that starts a label. */
+static certpin_err bad_byte(unsigned char c, size_t i, size_t base, certpin_error *err)
+{
+	char what[8];
+	if (c >= 0x80)
+		return cp_err_set(err, CERTPIN_E_HOST, "%s (byte 0x%02x at offset %zu)",
+		                  msg_non_ascii, c, base + i);
+	if (c == '-')
+		return cp_err_set(err, CERTPIN_E_HOST, "label at offset %zu starts with '-'",
+		                  base + i);
+	describe_byte(c, what);
+	return cp_err_set(err, CERTPIN_E_HOST,
+	                  "invalid character %s at offset %zu in host name (allowed: letters, "
+	                  "digits, '-', '_' and '.')",
+	                  what, base + i);
+}
+
 /*
  * The normaliser shared by lookups and policies. `base` is the offset of s
  * in the text the user wrote (after a "*." prefix), for messages.
@@ -109,7 +152,6 @@ static certpin_err normalize(const char *s, size_t n, size_t base, int brackets,
 {
 	const unsigned char *u = (const unsigned char *)s;
 	const void *nul;
-	char what[8];
 
 	out[0] = '\0';
 	*outlen = 0;
@@ -161,56 +203,25 @@ static certpin_err normalize(const char *s, size_t n, size_t base, int brackets,
 
 	size_t label = 0; /* start of the current label */
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = u[i];
-		if (c >= 0x80) {
-			out[0] = '\0';
-			return cp_err_set(err, CERTPIN_E_HOST, "%s (byte 0x%02x at offset %zu)",
-			                  msg_non_ascii, c, base + i);
-		}
+		unsigned char c = host_byte[u[i]];
 		if (c == '.') {
-			if (i == label) {
+			if (i == label || i - label > LABEL_MAX) {
 				out[0] = '\0';
-				if (i == 0)
-					return cp_err_set(err, CERTPIN_E_HOST,
-					                  "host name starts with a dot (offset %zu)",
-					                  base);
-				return cp_err_set(err, CERTPIN_E_HOST,
-				                  "empty label at offset %zu (two dots in a row)",
-				                  base + i);
-			}
-			if (i - label > LABEL_MAX) {
-				out[0] = '\0';
-				return cp_err_set(err, CERTPIN_E_HOST,
-				                  "label at offset %zu is %zu bytes long; the limit "
-				                  "is %d",
-				                  base + label, i - label, LABEL_MAX);
+				return bad_label(i, label, base, err);
 			}
 			out[i] = '.';
 			label = i + 1;
 			continue;
 		}
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		if (c == '-' && i == label) {
+		if (c == 0 || (c == '-' && i == label)) {
 			out[0] = '\0';
-			return cp_err_set(err, CERTPIN_E_HOST,
-			                  "label at offset %zu starts with '-'", base + i);
-		}
-		if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-' || c == '_')) {
-			out[0] = '\0';
-			describe_byte(c, what);
-			return cp_err_set(err, CERTPIN_E_HOST,
-			                  "invalid character %s at offset %zu in host name (allowed: "
-			                  "letters, digits, '-', '_' and '.')",
-			                  what, base + i);
+			return bad_byte(u[i], i, base, err);
 		}
 		out[i] = (char)c;
 	}
 	if (n - label > LABEL_MAX) {
 		out[0] = '\0';
-		return cp_err_set(err, CERTPIN_E_HOST,
-		                  "label at offset %zu is %zu bytes long; the limit is %d",
-		                  base + label, n - label, LABEL_MAX);
+		return bad_label(n, label, base, err);
 	}
 	out[n] = '\0';
 
@@ -248,7 +259,8 @@ certpin_err certpin_host_normalize(const char *host, char *out, size_t n, certpi
 		if (n > 0)
 			out[0] = '\0';
 		return cp_err_set(err, CERTPIN_E_INVALID_ARG,
-		                  "output buffer must hold at least %d bytes", CERTPIN_HOST_MAX + 1);
+		                  "output buffer must hold at least %d bytes",
+		                  CERTPIN_HOST_MAX + 1);
 	}
 	size_t len = strnlen(host, HOST_INPUT_MAX + 1);
 	if (len > HOST_INPUT_MAX) {
@@ -279,8 +291,8 @@ certpin_err cp_host_pattern_parse(const char *s, size_t n, int include_subdomain
 	}
 	const char *star = memchr(s + skip, '*', n - skip);
 	if (star != NULL)
-		return cp_err_set(err, CERTPIN_E_HOST, "'*' at offset %zu: %s",
-		                  (size_t)(star - s), msg_star);
+		return cp_err_set(err, CERTPIN_E_HOST, "'*' at offset %zu: %s", (size_t)(star - s),
+		                  msg_star);
 	if (skip > 0 && n == skip)
 		return cp_err_set(err, CERTPIN_E_HOST, "pattern '%.*s' has no name after it",
 		                  (int)skip, s);
@@ -296,9 +308,10 @@ certpin_err cp_host_pattern_parse(const char *s, size_t n, int include_subdomain
 		                  "alone");
 	if (include_subdomains) {
 		if (kind != CP_HOST_EXACT)
-			return cp_err_set(err, CERTPIN_E_HOST,
-			                  "include_subdomains cannot be combined with a '*.' or '**.' "
-			                  "pattern ('**.name' already covers the subdomains)");
+			return cp_err_set(
+			    err, CERTPIN_E_HOST,
+			    "include_subdomains cannot be combined with a '*.' or '**.' "
+			    "pattern ('**.name' already covers the subdomains)");
 		if (p.is_ip)
 			return cp_err_set(err, CERTPIN_E_HOST,
 			                  "include_subdomains does not apply to an IP address");

@@ -9,8 +9,9 @@
  * rule position and kind); names are borrowed from the rules and compared
  * only when the tag matches.
  *
- * Names are hashed from their last byte to their first, so one right-to-left
- * pass over the host yields the hash of every parent suffix.
+ * A name's hash is chained label by label from the right (each label hashed
+ * a word at a time onto the hash of the suffix after it), so one
+ * right-to-left pass over the host yields the hash of every parent suffix.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,7 @@
 /* A normalised name of 253 bytes has at most 127 labels. */
 #define MAX_LABELS ((CERTPIN_HOST_MAX + 1) / 2)
 
-#define FNV_OFFSET 0xcbf29ce484222325u
-#define FNV_PRIME  0x100000001b3u
+#define HASH_SEED 0x9e3779b97f4a7c15u
 
 struct cp_slot {
 	uint32_t tag;
@@ -37,28 +37,69 @@ struct cp_index {
 	struct cp_slot *slots;
 };
 
-static uint64_t fnv_step(uint64_t h, unsigned char c)
+/* xorshift-multiply-xorshift: every input bit reaches the low (slot) bits. */
+static uint64_t mix(uint64_t h)
 {
-	return (h ^ c) * FNV_PRIME;
-}
-
-/* MurmurHash3 fmix64: spreads FNV's weak low bits over the whole word. */
-static uint64_t finish(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdu;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53u;
-	h ^= h >> 33;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93u;
+	h ^= h >> 32;
 	return h;
 }
 
-static uint64_t hash_name(const char *s, size_t n)
+/* Chains label p[0..n) (n > 0) onto h, the hash of the suffix after it. */
+static uint64_t hash_label(uint64_t h, const char *p, size_t n)
 {
-	uint64_t h = FNV_OFFSET;
-	while (n-- > 0)
-		h = fnv_step(h, (unsigned char)s[n]);
-	return finish(h);
+	h ^= n;
+	while (n >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = mix(h ^ w);
+		p += 8;
+		n -= 8;
+	}
+	if (n > 0) {
+		uint64_t w = 0;
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)(unsigned char)p[i] << (8 * i);
+		h = mix(h ^ w);
+	}
+	return mix(h + HASH_SEED);
+}
+
+/*
+ * Hashes of the suffixes of s[0..n) that start at a label, from the last
+ * label (r = 0) to the whole name (r = *nl - 1), with their start offsets.
+ * Returns 0 for an empty label or more than MAX_LABELS labels.
+ */
+static int suffix_hashes(const char *s, size_t n, size_t starts[MAX_LABELS],
+                         uint64_t sums[MAX_LABELS], size_t *nl)
+{
+	uint64_t h = HASH_SEED;
+	size_t end = n, r = 0;
+	for (size_t i = n; i-- > 0;) {
+		if (s[i] != '.' && i > 0)
+			continue;
+		size_t start = s[i] == '.' ? i + 1 : 0;
+		if (start == end || r == MAX_LABELS)
+			return 0;
+		h = hash_label(h, s + start, end - start);
+		starts[r] = start;
+		sums[r] = h;
+		r++;
+		if (s[i] == '.' && i == 0)
+			return 0; /* leading dot */
+		end = i;
+	}
+	*nl = r;
+	return r > 0;
+}
+
+static uint64_t hash_name(const char *s, size_t n, int *ok)
+{
+	size_t starts[MAX_LABELS], nl = 0;
+	uint64_t sums[MAX_LABELS];
+	*ok = suffix_hashes(s, n, starts, sums, &nl);
+	return *ok ? sums[nl - 1] : 0;
 }
 
 static size_t slot_rule(uint32_t ref)
@@ -117,7 +158,12 @@ certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index 
 			cp_index_free(idx);
 			return CERTPIN_E_INVALID_ARG;
 		}
-		uint64_t h = hash_name(pat->name, pat->len);
+		int ok;
+		uint64_t h = hash_name(pat->name, pat->len, &ok);
+		if (!ok) {
+			cp_index_free(idx);
+			return CERTPIN_E_INVALID_ARG;
+		}
 		uint32_t tag = (uint32_t)(h >> 32);
 		size_t s = (size_t)h & idx->mask;
 		while (slots[s].ref != 0) {
@@ -166,34 +212,19 @@ static void probe(const cp_index *idx, uint64_t h, const char *name, size_t len,
 const struct certpin_rule *cp_index_lookup(const cp_index *idx, const char *host, size_t len,
                                            int is_ip)
 {
-	size_t starts[MAX_LABELS];
+	size_t starts[MAX_LABELS], nl;
 	uint64_t sums[MAX_LABELS];
 	const struct certpin_rule *found[3] = {NULL, NULL, NULL};
-	size_t nl = 0;
 
 	if (idx == NULL || host == NULL || len == 0 || len > CERTPIN_HOST_MAX || idx->n == 0)
 		return NULL;
-	/* Label starts, left to right; a normalised name has no empty label. */
-	starts[nl++] = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (host[i] != '.')
-			continue;
-		if (nl == MAX_LABELS || i + 1 == len)
-			return NULL;
-		starts[nl++] = i + 1;
-	}
-	/* Hashes of every suffix that starts at a label, in one pass from the right. */
-	uint64_t h = FNV_OFFSET;
-	size_t k = nl;
-	for (size_t i = len; i-- > 0;) {
-		h = fnv_step(h, (unsigned char)host[i]);
-		if (i == starts[k - 1])
-			sums[--k] = finish(h);
-	}
+	/* sums[nl - 1] is the whole name, sums[nl - 1 - k] its parent k labels up. */
+	if (!suffix_hashes(host, len, starts, sums, &nl))
+		return NULL;
 
 	/* 1) the name itself: exact beats "**.host"; IP literals take no pattern. */
 	unsigned want = (1u << CP_HOST_EXACT) | (is_ip ? 0u : 1u << CP_HOST_SUBTREE);
-	probe(idx, sums[0], host, len, want, found);
+	probe(idx, sums[nl - 1], host, len, want, found);
 	if (found[CP_HOST_EXACT] != NULL)
 		return found[CP_HOST_EXACT];
 	if (is_ip)
@@ -202,13 +233,11 @@ const struct certpin_rule *cp_index_lookup(const cp_index *idx, const char *host
 		return found[CP_HOST_SUBTREE];
 
 	/* 2) parents, longest first: "*.p" one label up only, then "**.p". */
-	for (k = 1; k < nl; k++) {
-		const char *p = host + starts[k];
-		size_t plen = len - starts[k];
+	for (size_t r = nl - 1; r-- > 0;) {
 		want = 1u << CP_HOST_SUBTREE;
-		if (k == 1)
+		if (r == nl - 2)
 			want |= 1u << CP_HOST_WILDCARD;
-		probe(idx, sums[k], p, plen, want, found);
+		probe(idx, sums[r], host + starts[r], len - starts[r], want, found);
 		if (found[CP_HOST_WILDCARD] != NULL)
 			return found[CP_HOST_WILDCARD];
 		if (found[CP_HOST_SUBTREE] != NULL)

@@ -16,9 +16,9 @@ int64_t cp_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
 	y -= m <= 2;
 	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;                           /* [0, 399] */
+	int64_t yoe = y - era * 400;                          /* [0, 399] */
 	int64_t mp = m > 2 ? (int64_t)m - 3 : (int64_t)m + 9; /* March = 0 */
-	int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;     /* [0, 365] */
+	int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;    /* [0, 365] */
 	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;  /* [0, 146096] */
 	return era * 146097 + doe - 719468;
 }
@@ -27,10 +27,10 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;                                   /* [0, 146096] */
+	int64_t doe = z - era * 146097;                                      /* [0, 146096] */
 	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);            /* [0, 365] */
-	int64_t mp = (5 * doy + 2) / 153;                                 /* [0, 11] */
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+	int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
 	*d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
 	*m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
 	*y = yoe + era * 400 + (*m <= 2);
@@ -84,25 +84,26 @@ static int take(struct cur *c, char a, char b)
 	return 0;
 }
 
-/* Reads a two-digit field in [0, max], naming it in the error. */
-static certpin_err field(struct cur *c, const char *name, unsigned max, unsigned *val,
+/* Reads a two-digit field in [min, max], naming it in the error. */
+static certpin_err field(struct cur *c, const char *name, unsigned min, unsigned max, unsigned *val,
                          certpin_error *err)
 {
 	size_t at = c->i;
 	if (!digits(c, 2, val))
-		return cp_err_set(err, CERTPIN_E_TIME, "expected a two-digit %s at offset %zu", name,
-		                  at);
-	if (*val > max)
-		return cp_err_set(err, CERTPIN_E_TIME, "%s %02u out of range 00-%02u at offset %zu",
-		                  name, *val, max, at);
+		return cp_err_set(err, CERTPIN_E_TIME, "expected a two-digit %s at offset %zu",
+		                  name, at);
+	if (*val < min || *val > max)
+		return cp_err_set(err, CERTPIN_E_TIME,
+		                  "%s %02u out of range %02u-%02u at offset %zu", name, *val, min,
+		                  max, at);
 	return CERTPIN_OK;
 }
 
 static certpin_err expect(struct cur *c, char ch, const char *after, certpin_error *err)
 {
 	if (!take(c, ch, ch))
-		return cp_err_set(err, CERTPIN_E_TIME, "expected '%c' after the %s at offset %zu", ch,
-		                  after, c->i);
+		return cp_err_set(err, CERTPIN_E_TIME, "expected '%c' after the %s at offset %zu",
+		                  ch, after, c->i);
 	return CERTPIN_OK;
 }
 
@@ -118,8 +119,9 @@ certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out, cert
 	int64_t extra = 0, offset = 0;
 
 	if (c.n == 0)
-		return cp_err_set(err, CERTPIN_E_TIME,
-		                  "empty date or time (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+		return cp_err_set(
+		    err, CERTPIN_E_TIME,
+		    "empty date or time (expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
 	if (c.n > TIME_INPUT_MAX)
 		return cp_err_set(err, CERTPIN_E_TIME, "date or time is longer than %d characters",
 		                  TIME_INPUT_MAX);
@@ -128,16 +130,12 @@ certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out, cert
 		                  "expected a four-digit year at offset 0 (YYYY-MM-DD or "
 		                  "YYYY-MM-DDTHH:MM:SSZ)");
 	CP_GUARD(expect(&c, '-', "year", err));
-	size_t at = c.i;
-	CP_GUARD(field(&c, "month", 12, &month, err));
-	if (month == 0)
-		return cp_err_set(err, CERTPIN_E_TIME, "month 00 out of range 01-12 at offset %zu",
-		                  at);
+	CP_GUARD(field(&c, "month", 1, 12, &month, err));
 	CP_GUARD(expect(&c, '-', "month", err));
-	at = c.i;
+	size_t at = c.i;
 	unsigned dim = days_in_month(year, month);
-	CP_GUARD(field(&c, "day", 31, &day, err));
-	if (day == 0 || day > dim)
+	CP_GUARD(field(&c, "day", 1, 31, &day, err));
+	if (day > dim)
 		return cp_err_set(err, CERTPIN_E_TIME,
 		                  "day %02u out of range 01-%02u for %04u-%02u at offset %zu", day,
 		                  dim, year, month, at);
@@ -152,12 +150,12 @@ certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out, cert
 	if (!take(&c, 'T', 't'))
 		return cp_err_set(err, CERTPIN_E_TIME,
 		                  "expected end of date or 'T' before the time at offset %zu", c.i);
-	CP_GUARD(field(&c, "hour", 23, &hour, err));
+	CP_GUARD(field(&c, "hour", 0, 23, &hour, err));
 	CP_GUARD(expect(&c, ':', "hour", err));
-	CP_GUARD(field(&c, "minute", 59, &min, err));
+	CP_GUARD(field(&c, "minute", 0, 59, &min, err));
 	CP_GUARD(expect(&c, ':', "minute", err));
 	/* 60 is a leap second: the same instant as :00 of the next minute here. */
-	CP_GUARD(field(&c, "second", 60, &sec, err));
+	CP_GUARD(field(&c, "second", 0, 60, &sec, err));
 	if (take(&c, '.', '.')) {
 		size_t start = c.i;
 		while (c.i < c.n && c.s[c.i] >= '0' && c.s[c.i] <= '9') {
@@ -174,28 +172,28 @@ certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out, cert
 	} else if (c.i < c.n && (c.s[c.i] == '+' || c.s[c.i] == '-')) {
 		int64_t sign = c.s[c.i] == '-' ? -1 : 1;
 		c.i++;
-		CP_GUARD(field(&c, "offset hour", 23, &oh, err));
+		CP_GUARD(field(&c, "offset hour", 0, 23, &oh, err));
 		CP_GUARD(expect(&c, ':', "offset hour", err));
-		CP_GUARD(field(&c, "offset minute", 59, &om, err));
+		CP_GUARD(field(&c, "offset minute", 0, 59, &om, err));
 		offset = sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
 	} else {
 		return cp_err_set(err, CERTPIN_E_TIME,
 		                  "expected 'Z' or an offset (+HH:MM, -HH:MM) at offset %zu", c.i);
 	}
 	if (c.i != c.n)
-		return cp_err_set(err, CERTPIN_E_TIME, "unexpected text after the time at offset %zu",
-		                  c.i);
+		return cp_err_set(err, CERTPIN_E_TIME,
+		                  "unexpected text after the time at offset %zu", c.i);
 	/* Local time minus its offset from UTC is UTC. */
-	*out = days * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + (int64_t)sec + extra -
-	       offset;
+	*out =
+	    days * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + (int64_t)sec + extra - offset;
 	return CERTPIN_OK;
 }
 
 size_t certpin_time_format(int64_t t, char *buf, size_t n)
 {
 	/* Years 0000-9999 only: the format has four year digits. */
-	static const int64_t lo = -62167219200;  /* 0000-01-01T00:00:00Z */
-	static const int64_t hi = 253402300800;  /* 10000-01-01T00:00:00Z */
+	static const int64_t lo = -62167219200; /* 0000-01-01T00:00:00Z */
+	static const int64_t hi = 253402300800; /* 10000-01-01T00:00:00Z */
 	if (buf == NULL || n == 0)
 		return 0;
 	buf[0] = '\0';
@@ -210,7 +208,7 @@ size_t certpin_time_format(int64_t t, char *buf, size_t n)
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
 	unsigned hh = (unsigned)(rem / 3600), mm = (unsigned)(rem / 60 % 60),
-		 ss = (unsigned)(rem % 60);
+	         ss = (unsigned)(rem % 60);
 	int len = snprintf(buf, n, "%04u-%02u-%02uT%02u:%02u:%02uZ", (unsigned)y, m, d, hh, mm, ss);
 	if (len != 20) {
 		buf[0] = '\0';

@@ -51,8 +51,7 @@ struct expect {
 	long rule; /* position in the rule list, -1 for none */
 };
 
-static void check_lookups(const struct rule_def *defs, size_t n, const struct expect *e,
-                          size_t ne)
+static void check_lookups(const struct rule_def *defs, size_t n, const struct expect *e, size_t ne)
 {
 	struct certpin_rule *rules = make_rules(defs, n);
 	cp_index *idx = NULL;
@@ -77,9 +76,10 @@ static void exact_name_beats_star_and_double_star(void **state)
 	static const struct rule_def r[] = {
 	    {"**.example.com", 0}, {"*.example.com", 0}, {"api.example.com", 0}};
 	static const struct expect e[] = {
-	    {"api.example.com", 2}, {"API.Example.Com.", 2}, {"www.example.com", 1},
-	    {"example.com", 0},     {"a.api.example.com", 0}, {"a.b.example.com", 0},
-	    {"example.org", -1},    {"com", -1},
+	    {"api.example.com", 2},   {"API.Example.Com.", 2},
+	    {"www.example.com", 1},   {"example.com", 0},
+	    {"a.api.example.com", 0}, {"a.b.example.com", 0},
+	    {"example.org", -1},      {"com", -1},
 	};
 	check_lookups(TABLE(r), TABLE(e));
 }
@@ -150,8 +150,8 @@ static void include_subdomains_is_the_same_as_double_star(void **state)
 	(void)state;
 	static const struct rule_def r[] = {{"example.com", 1}, {"*.other.com", 0}};
 	static const struct expect e[] = {
-	    {"example.com", 0}, {"a.example.com", 0}, {"a.b.c.example.com", 0},
-	    {"xexample.com", -1}, {"a.other.com", 1}, {"other.com", -1},
+	    {"example.com", 0},   {"a.example.com", 0}, {"a.b.c.example.com", 0},
+	    {"xexample.com", -1}, {"a.other.com", 1},   {"other.com", -1},
 	};
 	check_lookups(TABLE(r), TABLE(e));
 }
@@ -179,9 +179,9 @@ static void ip_rules_match_exactly_and_take_no_patterns(void **state)
 	static const struct rule_def r[] = {
 	    {"1.2.3.4", 0}, {"2001:db8::1", 0}, {"**.example.com", 0}, {"10.0.0.1", 0}};
 	static const struct expect e[] = {
-	    {"1.2.3.4", 0},     {"1.2.3.4.", 0},         {"[2001:DB8:0::1]", 1},
-	    {"2001:db8::1", 1}, {"1.2.3.5", -1},         {"2001:db8::2", -1},
-	    {"10.0.0.1", 3},    {"a.example.com", 2},    {"::ffff:1.2.3.4", -1},
+	    {"1.2.3.4", 0},     {"1.2.3.4.", 0},      {"[2001:DB8:0::1]", 1},
+	    {"2001:db8::1", 1}, {"1.2.3.5", -1},      {"2001:db8::2", -1},
+	    {"10.0.0.1", 3},    {"a.example.com", 2}, {"::ffff:1.2.3.4", -1},
 	};
 	check_lookups(TABLE(r), TABLE(e));
 
@@ -308,6 +308,126 @@ static void build_refuses_malformed_rule_patterns(void **state)
 	free(rules);
 }
 
+/* ---- against a reference ------------------------------------------------ */
+
+static uint32_t rng_state = 12345;
+
+static uint32_t rnd(uint32_t bound)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return (rng_state >> 8) % bound;
+}
+
+/* A random name of 1..max labels over a tiny alphabet, so names collide often. */
+static size_t random_name(char *buf, uint32_t max)
+{
+	static const char *const labels[] = {"a", "b", "ab", "x-y", "com"};
+	uint32_t n = 1 + rnd(max);
+	size_t o = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *l = labels[rnd(5)];
+		if (i > 0)
+			buf[o++] = '.';
+		memcpy(buf + o, l, strlen(l));
+		o += strlen(l);
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+static size_t count_labels(const char *s, size_t n)
+{
+	size_t k = 1;
+	for (size_t i = 0; i < n; i++)
+		k += s[i] == '.';
+	return k;
+}
+
+/* The precedence rules written as a linear scan: the slow, obvious version. */
+static const struct certpin_rule *reference_lookup(const struct certpin_rule *rules, size_t n,
+                                                   const char *host, size_t len)
+{
+	const struct certpin_rule *best = NULL;
+	size_t best_score = 0;
+	for (size_t i = 0; i < n; i++) {
+		const cp_host_pattern *p = &rules[i].pat;
+		size_t score = 0;
+		int tail = len > p->len && host[len - p->len - 1] == '.' &&
+		           memcmp(host + len - p->len, p->name, p->len) == 0;
+		int same = len == p->len && memcmp(host, p->name, len) == 0;
+		switch (p->kind) {
+		case CP_HOST_EXACT:
+			score = same ? 1000 : 0;
+			break;
+		case CP_HOST_SUBTREE:
+			score = same || tail ? 2 * count_labels(p->name, p->len) : 0;
+			break;
+		case CP_HOST_WILDCARD:
+			score = tail && count_labels(host, len) == count_labels(p->name, p->len) + 1
+			            ? 2 * count_labels(p->name, p->len) + 1
+			            : 0;
+			break;
+		default:
+			fail();
+		}
+		if (score > best_score) {
+			best_score = score;
+			best = &rules[i];
+		}
+	}
+	return best;
+}
+
+static void index_agrees_with_a_linear_scan_on_random_policies(void **state)
+{
+	(void)state;
+	char name[64], text[80];
+	for (int round = 0; round < 300; round++) {
+		size_t n = 1 + rnd(40), m = 0;
+		struct certpin_rule *rules = calloc(n, sizeof *rules);
+		assert_non_null(rules);
+		for (size_t i = 0; i < n; i++) {
+			random_name(name, 4);
+			uint32_t form = rnd(4);
+			snprintf(text, sizeof text, "%s%s",
+			         form == 1   ? "*."
+			         : form == 2 ? "**."
+			                     : "",
+			         name);
+			if (cp_host_pattern_parse(text, strlen(text), form == 3, &rules[m].pat,
+			                          NULL) != CERTPIN_OK)
+				continue; /* e.g. a pattern on one label */
+			m++;
+		}
+		cp_index *idx = NULL;
+		size_t a, b;
+		certpin_err rc;
+		/* Drop the later of each duplicate pair until the set builds. */
+		while ((rc = cp_index_build(rules, m, &idx, &a, &b)) == CERTPIN_E_DUPLICATE) {
+			assert_true(a < b && b < m);
+			assert_int_equal(rules[a].pat.kind, rules[b].pat.kind);
+			assert_string_equal(rules[a].pat.name, rules[b].pat.name);
+			memmove(&rules[b], &rules[b + 1], (m - b - 1) * sizeof *rules);
+			m--;
+		}
+		assert_int_equal(rc, CERTPIN_OK);
+		for (int q = 0; q < 200; q++) {
+			size_t len = random_name(name, 6);
+			const struct certpin_rule *want = reference_lookup(rules, m, name, len);
+			const struct certpin_rule *got = cp_index_lookup(idx, name, len, 0);
+			if (got != want)
+				fail_msg("host '%s': index gave '%s' (kind %d), reference '%s' "
+				         "(kind %d)",
+				         name, got ? got->pat.name : "none",
+				         got ? (int)got->pat.kind : -1,
+				         want ? want->pat.name : "none",
+				         want ? (int)want->pat.kind : -1);
+		}
+		cp_index_free(idx);
+		free(rules);
+	}
+}
+
 /* ---- scale -------------------------------------------------------------- */
 
 #define MANY 100000u
@@ -374,6 +494,7 @@ int main(void)
 	    cmocka_unit_test(empty_index_finds_nothing),
 	    cmocka_unit_test(lookup_refuses_unnormalised_or_oversized_hosts),
 	    cmocka_unit_test(build_refuses_malformed_rule_patterns),
+	    cmocka_unit_test(index_agrees_with_a_linear_scan_on_random_policies),
 	    cmocka_unit_test(hundred_thousand_rules_are_all_found),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

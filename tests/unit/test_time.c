@@ -97,7 +97,7 @@ static void month_and_day_ranges_are_checked(void **state)
 	(void)state;
 	static const struct time_case t[] = {
 	    {"2027-12-31", START, CERTPIN_OK, 1830211200, NULL},
-	    {"2027-13-01", START, CERTPIN_E_TIME, 0, "month 13 out of range 00-12 at offset 5"},
+	    {"2027-13-01", START, CERTPIN_E_TIME, 0, "month 13 out of range 01-12 at offset 5"},
 	    {"2027-00-01", START, CERTPIN_E_TIME, 0, "month 00 out of range 01-12 at offset 5"},
 	    {"2027-01-00", START, CERTPIN_E_TIME, 0, "day 00 out of range 01-31"},
 	    {"2027-01-32", START, CERTPIN_E_TIME, 0, "day 32"},
@@ -227,10 +227,9 @@ static void format_writes_utc_and_refuses_what_it_cannot_write(void **state)
 static void format_and_parse_round_trip(void **state)
 {
 	(void)state;
-	static const int64_t times[] = {0,           -1,         1,           86399,
-	                                86400,       951782400,  1709164800,  1811831401,
-	                                1483228799,  4102444800, 253402300799, -62167219200,
-	                                -2208988800, 68169600};
+	static const int64_t times[] = {
+	    0,          -1,         1,          86399,        86400,        951782400,   1709164800,
+	    1811831401, 1483228799, 4102444800, 253402300799, -62167219200, -2208988800, 68169600};
 	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
 		char buf[21];
 		int64_t back;
