@@ -80,7 +80,7 @@ typedef struct cp_pw {
 
 /* Sets the error with "NAME:LINE: " (or "NAME: ") before the message. */
 static certpin_err fail(cp_reader *r, certpin_err code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static certpin_err fail(cp_reader *r, certpin_err code, const char *fmt, ...)
 {
@@ -189,7 +189,10 @@ static void key_type_text(const EVP_PKEY *pk, char *buf, size_t n)
 		    glen > 0) {
 			int nid = OBJ_sn2nid(group);
 			const char *nist = nid != NID_undef ? EC_curve_nid2nist(nid) : NULL;
-			snprintf(buf, n, "EC-%s", nist != NULL ? nist : group);
+			/* truncation of an exotic curve name is fine: it is a label */
+			cp_strlcpy(buf, "EC-", n);
+			if (n > 3)
+				cp_strlcpy(buf + 3, nist != NULL ? nist : group, n - 3);
 		} else {
 			snprintf(buf, n, "EC-%d", bits); /* explicit curve parameters */
 		}
@@ -339,9 +342,8 @@ static certpin_err add_cert(cp_reader *r, X509 *x, const uint8_t *der, size_t le
 	key_type_text(pk, o->key_type, sizeof o->key_type);
 	o->pub.is_ca = (X509_get_extension_flags(x) & EXFLAG_CA) != 0;
 	o->pub.self_signed =
-		pk != NULL &&
-		X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
-		X509_verify(x, pk) == 1;
+	    pk != NULL && X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 &&
+	    X509_verify(x, pk) == 1;
 	goto out;
 fail:
 	list_pop(r->list);
@@ -418,8 +420,8 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 		if (pbe == NULL)
 			return fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
 		if (!int_in_range(pbe->iter, CP_MAX_KDF_ITER))
-			rc = fail(r, CERTPIN_E_TOO_LARGE,
-			          "key derivation iteration count is not in 1..%d", CP_MAX_KDF_ITER);
+			rc = fail(r, CERTPIN_E_TOO_LARGE, "PBE iteration count is not in 1..%d",
+			          CP_MAX_KDF_ITER);
 		PBEPARAM_free(pbe);
 		return rc;
 	}
@@ -436,8 +438,8 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 		if (kdf == NULL)
 			rc = fail(r, CERTPIN_E_KEY_FILE, "malformed PBKDF2 parameters");
 		else if (!int_in_range(kdf->iter, CP_MAX_KDF_ITER))
-			rc = fail(r, CERTPIN_E_TOO_LARGE,
-			          "PBKDF2 iteration count is not in 1..%d", CP_MAX_KDF_ITER);
+			rc = fail(r, CERTPIN_E_TOO_LARGE, "PBKDF2 iteration count is not in 1..%d",
+			          CP_MAX_KDF_ITER);
 		PBKDF2PARAM_free(kdf);
 		break;
 	}
@@ -454,10 +456,11 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 			ASN1_INTEGER_get_int64(&N, sp->costParameter);
 			ASN1_INTEGER_get_int64(&rr, sp->blockSize);
 			ASN1_INTEGER_get_int64(&p, sp->parallelizationParameter);
-			/* each factor <= 2^22, so the product fits in 66 bits: check stepwise */
+			/* N * r <= 2^44 fits; p is multiplied in only once N * r <= 2^22 */
 			if (N * rr > (int64_t)CP_MAX_SCRYPT_WORK ||
 			    N * rr * p > (int64_t)CP_MAX_SCRYPT_WORK)
-				rc = fail(r, CERTPIN_E_TOO_LARGE, "scrypt parameters over the limit");
+				rc = fail(r, CERTPIN_E_TOO_LARGE,
+				          "scrypt parameters over the limit");
 		}
 		SCRYPT_PARAMS_free(sp);
 		break;
@@ -480,7 +483,8 @@ static certpin_err add_encrypted_pkcs8(cp_reader *r, const X509_SIG *sig)
 		return fail(r, CERTPIN_E_PASSWORD, "encrypted private key needs a password");
 	PKCS8_PRIV_KEY_INFO *p8 = PKCS8_decrypt(sig, r->password, -1);
 	if (p8 == NULL)
-		return fail(r, CERTPIN_E_PASSWORD, "cannot decrypt the private key (wrong password?)");
+		return fail(r, CERTPIN_E_PASSWORD,
+		            "cannot decrypt the private key (wrong password?)");
 	EVP_PKEY *pk = EVP_PKCS82PKEY(p8);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (pk == NULL)
@@ -511,7 +515,7 @@ static certpin_err add_pkcs8(cp_reader *r, const PKCS8_PRIV_KEY_INFO *p8)
 
 /* ---- PKCS#12 -------------------------------------------------------------- */
 
-static certpin_err p12_bags(cp_reader *r, const STACK_OF(PKCS12_SAFEBAG) *bags, const char *pass,
+static certpin_err p12_bags(cp_reader *r, const STACK_OF(PKCS12_SAFEBAG) * bags, const char *pass,
                             int depth);
 
 static certpin_err p12_bag(cp_reader *r, const PKCS12_SAFEBAG *bag, const char *pass, int depth)
@@ -559,7 +563,7 @@ static certpin_err p12_bag(cp_reader *r, const PKCS12_SAFEBAG *bag, const char *
 	}
 }
 
-static certpin_err p12_bags(cp_reader *r, const STACK_OF(PKCS12_SAFEBAG) *bags, const char *pass,
+static certpin_err p12_bags(cp_reader *r, const STACK_OF(PKCS12_SAFEBAG) * bags, const char *pass,
                             int depth)
 {
 	for (int i = 0; i < sk_PKCS12_SAFEBAG_num(bags); i++)
@@ -662,23 +666,23 @@ static const struct {
 	const char *name;
 	cp_block_kind kind;
 } pem_types[] = {
-	{"CERTIFICATE", BLK_CERT},
-	{"X509 CERTIFICATE", BLK_CERT},
-	{"TRUSTED CERTIFICATE", BLK_TRUSTED_CERT},
-	{"PUBLIC KEY", BLK_PUBKEY},
-	{"RSA PUBLIC KEY", BLK_RSA_PUBKEY},
-	{"PRIVATE KEY", BLK_PKCS8},
-	{"ENCRYPTED PRIVATE KEY", BLK_PKCS8_ENCRYPTED},
-	{"RSA PRIVATE KEY", BLK_RSA_PRIVKEY},
-	{"EC PRIVATE KEY", BLK_EC_PRIVKEY},
-	{"DSA PRIVATE KEY", BLK_DSA_PRIVKEY},
-	{"CERTIFICATE REQUEST", BLK_CSR},
-	{"NEW CERTIFICATE REQUEST", BLK_CSR},
-	/* parameters only: no key to pin */
-	{"EC PARAMETERS", BLK_SKIP},
-	{"DH PARAMETERS", BLK_SKIP},
-	{"X9.42 DH PARAMETERS", BLK_SKIP},
-	{"DSA PARAMETERS", BLK_SKIP},
+    {"CERTIFICATE", BLK_CERT},
+    {"X509 CERTIFICATE", BLK_CERT},
+    {"TRUSTED CERTIFICATE", BLK_TRUSTED_CERT},
+    {"PUBLIC KEY", BLK_PUBKEY},
+    {"RSA PUBLIC KEY", BLK_RSA_PUBKEY},
+    {"PRIVATE KEY", BLK_PKCS8},
+    {"ENCRYPTED PRIVATE KEY", BLK_PKCS8_ENCRYPTED},
+    {"RSA PRIVATE KEY", BLK_RSA_PRIVKEY},
+    {"EC PRIVATE KEY", BLK_EC_PRIVKEY},
+    {"DSA PRIVATE KEY", BLK_DSA_PRIVKEY},
+    {"CERTIFICATE REQUEST", BLK_CSR},
+    {"NEW CERTIFICATE REQUEST", BLK_CSR},
+    /* parameters only: no key to pin */
+    {"EC PARAMETERS", BLK_SKIP},
+    {"DH PARAMETERS", BLK_SKIP},
+    {"X9.42 DH PARAMETERS", BLK_SKIP},
+    {"DSA PARAMETERS", BLK_SKIP},
 };
 
 /* Block type as text fit for a message: printable ASCII, bounded. */
@@ -758,7 +762,7 @@ static certpin_err pem_block_body(cp_reader *r, cp_block_kind kind, const char *
 	case BLK_RSA_PRIVKEY:
 	case BLK_EC_PRIVKEY:
 	case BLK_DSA_PRIVKEY: {
-		int id = kind == BLK_RSA_PRIVKEY    ? EVP_PKEY_RSA
+		int id = kind == BLK_RSA_PRIVKEY  ? EVP_PKEY_RSA
 		         : kind == BLK_EC_PRIVKEY ? EVP_PKEY_EC
 		                                  : EVP_PKEY_DSA;
 		EVP_PKEY *pk = d2i_PrivateKey(id, NULL, &p, ln);
@@ -809,15 +813,16 @@ static certpin_err pem_block(cp_reader *r, const char *type, char *header, unsig
 		/* RFC 1421 headers: OpenSSL only knows (and we only accept) encryption */
 		EVP_CIPHER_INFO ci;
 		if (!PEM_get_EVP_CIPHER_INFO(header, &ci))
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed or unsupported PEM header in '%s'",
-			            t);
+			return fail(r, CERTPIN_E_KEY_FILE,
+			            "malformed or unsupported PEM header in '%s'", t);
 		if (ci.cipher != NULL) {
 			if (kind != BLK_RSA_PRIVKEY && kind != BLK_EC_PRIVKEY &&
 			    kind != BLK_DSA_PRIVKEY)
-				return fail(r, CERTPIN_E_KEY_FILE, "encrypted PEM block '%s' is not supported",
-				            t);
+				return fail(r, CERTPIN_E_KEY_FILE,
+				            "encrypted PEM block '%s' is not supported", t);
 			if (r->password == NULL)
-				return fail(r, CERTPIN_E_PASSWORD, "encrypted private key needs a password");
+				return fail(r, CERTPIN_E_PASSWORD,
+				            "encrypted private key needs a password");
 			cp_pw pw = {r->password};
 			if (!PEM_do_header(&ci, body, &n, cp_password_cb, &pw))
 				return fail(r, CERTPIN_E_PASSWORD,
@@ -919,7 +924,8 @@ static certpin_err read_pem(cp_reader *r, const uint8_t *data, size_t len, size_
 		}
 		size_t from = len - (size_t)remaining;
 		if (*blocks >= CP_MAX_PEM_BLOCKS) {
-			rc = fail(r, CERTPIN_E_TOO_LARGE, "more than %u PEM blocks", CP_MAX_PEM_BLOCKS);
+			rc = fail(r, CERTPIN_E_TOO_LARGE, "more than %u PEM blocks",
+			          CP_MAX_PEM_BLOCKS);
 			break;
 		}
 
@@ -936,7 +942,8 @@ static certpin_err read_pem(cp_reader *r, const uint8_t *data, size_t len, size_
 		r->line = line_at(data, at < len ? at : from, &lc);
 		if (!ok) {
 			pem_free(type, header, body, n);
-			if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 				break; /* only text after the last block */
 			(*blocks)++;
 			char t[64];
