@@ -268,10 +268,10 @@ static void exclude_rule_removes_pinning_below_a_pinned_parent(void **state)
 	certpin_builder *b = certpin_builder_new(NULL);
 	const char *other[] = {P.other_pin, P.root_pin};
 	certpin_rule_spec parent = {0}, ex = {0};
-	parent.host = "**.test";
+	parent.host = "**.svc.test";
 	parent.pins = other;
 	parent.n_pins = 1; /* only the other key: api.test would mismatch */
-	ex.host = "api.test";
+	ex.host = "api.svc.test";
 	ex.exclude = 1;
 	certpin_error err;
 	assert_int_equal(certpin_builder_set_unlisted(b, CERTPIN_UNLISTED_DENY), CERTPIN_OK);
@@ -279,9 +279,9 @@ static void exclude_rule_removes_pinning_below_a_pinned_parent(void **state)
 	assert_int_equal(certpin_builder_add_rule(b, &ex, &err), CERTPIN_OK);
 	certpin_policy *p = NULL;
 	assert_int_equal(certpin_builder_finish(b, 0, &p, NULL, &err), CERTPIN_OK);
-	assert_int_equal(eval_code(p, "api.test", 3, NOW), CERTPIN_V_NOT_PINNED);
-	assert_int_equal(eval_code(p, "www.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
-	assert_int_equal(eval_code(p, "a.api.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
+	assert_int_equal(eval_code(p, "api.svc.test", 3, NOW), CERTPIN_V_NOT_PINNED);
+	assert_int_equal(eval_code(p, "www.svc.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
+	assert_int_equal(eval_code(p, "a.api.svc.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
 	certpin_policy_free(p);
 }
 
@@ -292,13 +292,13 @@ static void most_specific_rule_decides(void **state)
 	const char *good[] = {P.int_pin};
 	const char *bad[] = {P.other_pin};
 	certpin_rule_spec wide = {0}, one = {0}, exact = {0};
-	wide.host = "**.test";
+	wide.host = "**.svc.test";
 	wide.pins = bad;
 	wide.n_pins = 1;
-	one.host = "*.test";
+	one.host = "*.svc.test";
 	one.pins = good;
 	one.n_pins = 1;
-	exact.host = "api.test";
+	exact.host = "api.svc.test";
 	exact.pins = bad;
 	exact.n_pins = 1;
 	certpin_error err;
@@ -308,14 +308,14 @@ static void most_specific_rule_decides(void **state)
 	certpin_policy *p = NULL;
 	assert_int_equal(certpin_builder_finish(b, 0, &p, NULL, &err), CERTPIN_OK);
 	/* exact beats *.: mismatch; *. beats **. for one label: pinned; deeper: **. */
-	assert_int_equal(eval_code(p, "api.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
-	assert_int_equal(eval_code(p, "www.test", 3, NOW), CERTPIN_V_PINNED);
-	assert_int_equal(eval_code(p, "a.www.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
+	assert_int_equal(eval_code(p, "api.svc.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
+	assert_int_equal(eval_code(p, "www.svc.test", 3, NOW), CERTPIN_V_PINNED);
+	assert_int_equal(eval_code(p, "a.www.svc.test", 3, NOW), CERTPIN_V_PIN_MISMATCH);
 	certpin_verdict *v = NULL;
-	assert_int_equal(certpin_evaluate(p, "WWW.Test.", P.chain, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_evaluate(p, "WWW.Svc.Test.", P.chain, 3, NOW, &v), CERTPIN_OK);
 	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_PINNED);
-	assert_string_equal(certpin_verdict_host(v), "www.test");
-	assert_string_equal(certpin_rule_host(certpin_verdict_rule(v)), "*.test");
+	assert_string_equal(certpin_verdict_host(v), "www.svc.test");
+	assert_string_equal(certpin_rule_host(certpin_verdict_rule(v)), "*.svc.test");
 	certpin_verdict_free(v);
 	certpin_policy_free(p);
 }
