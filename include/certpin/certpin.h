@@ -111,17 +111,20 @@ typedef struct certpin_pin {
  * Parses "sha256/<base64>" or "cert-sha256/<base64>" (s[0..len), not
  * NUL-terminated necessarily). Strict: standard base64 alphabet, canonical
  * padding, no whitespace, exactly 32 bytes after decoding.
- * @return CERTPIN_OK, CERTPIN_E_PIN_ALGORITHM for sha1/, md5/, sha512/ or an
- *         unknown prefix, CERTPIN_E_PIN_SYNTAX otherwise. err->message says
- *         which algorithms are accepted or what is wrong with the base64.
+ * @return CERTPIN_OK, CERTPIN_E_PIN_ALGORITHM for sha1/, md5/, sha512/, an
+ *         unknown or a missing prefix, CERTPIN_E_PIN_SYNTAX otherwise (among
+ *         them curl's "sha256//" and HPKP's pin-sha256="..." spellings, which
+ *         the message names). err->message says which algorithms are accepted
+ *         or what is wrong with the base64.
  */
 CERTPIN_API certpin_err certpin_pin_parse(const char *s, size_t len, certpin_pin *out,
                                           certpin_error *err);
 
 /**
  * Writes the pin's text form ("sha256/..." or "cert-sha256/...") and a NUL.
- * @return the text length (excluding NUL), or 0 if n < CERTPIN_PIN_STRLEN
- *         is too small for it or the pin type is invalid.
+ * A buffer of CERTPIN_PIN_STRLEN bytes always suffices.
+ * @return the text length (excluding NUL), or 0 when n is too small for this
+ *         pin's text plus the NUL or the pin type is invalid.
  */
 CERTPIN_API size_t certpin_pin_format(const certpin_pin *pin, char *buf, size_t n);
 
@@ -131,7 +134,9 @@ CERTPIN_API int certpin_pin_equal(const certpin_pin *a, const certpin_pin *b);
 /**
  * SPKI pin of a DER certificate. The SubjectPublicKeyInfo is located by
  * walking the DER (no X.509 object is built); any key type works.
- * @return CERTPIN_OK or CERTPIN_E_DER.
+ * The three functions below return CERTPIN_OK, CERTPIN_E_DER for input that
+ * is not strict DER of the expected shape, CERTPIN_E_INVALID_ARG, or
+ * CERTPIN_E_INTERNAL when hashing fails; on failure *out is zeroed.
  */
 CERTPIN_API certpin_err certpin_pin_spki_from_cert_der(const uint8_t *der, size_t len,
                                                        certpin_pin *out);

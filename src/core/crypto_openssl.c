@@ -36,6 +36,19 @@ static void sha256_init(void)
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/*
+ * When a shared libcertpin is unloaded, thread-exit destructors must not
+ * call into it: delete the key (contexts of live threads are then leaked,
+ * which is the lesser harm).
+ */
+__attribute__((destructor)) static void sha256_unload(void)
+{
+	if (ctx_key_ok) {
+		ctx_key_ok = 0;
+		pthread_key_delete(ctx_key);
+	}
+}
+
 static EVP_MD_CTX *thread_ctx(void)
 {
 	EVP_MD_CTX *ctx = pthread_getspecific(ctx_key);

@@ -101,8 +101,10 @@ size_t certpin_error_format(const certpin_error *err, char *buf, size_t n)
 	if (err == NULL)
 		return 0;
 	char pos[64] = "";
-	if (err->line != 0)
+	if (err->line != 0 && err->column != 0)
 		snprintf(pos, sizeof pos, "%u:%u:", err->line, err->column);
+	else if (err->line != 0)
+		snprintf(pos, sizeof pos, "%u:", err->line);
 	int len = snprintf(buf, n, "%s%s%s%s%s%s%s", err->file, err->file[0] ? ":" : "", pos,
 	                   (err->file[0] || pos[0]) ? " " : "", err->path,
 	                   err->path[0] ? ": " : "",
