@@ -222,15 +222,18 @@ CERTPIN_API certpin_err certpin_host_normalize(const char *host, char *out, size
                                                certpin_error *err);
 
 typedef enum certpin_time_flags {
-	CERTPIN_TIME_DATE_START = 0, /* a bare date means 00:00:00Z of that day */
-	CERTPIN_TIME_DATE_END = 1,   /* a bare date means the end of that day: the
-	                              * returned time is 00:00:00Z of the next day,
-	                              * the first second that is past it */
+	/* A clock reading (`--at`): a bare date means 00:00:00Z of that day and
+	 * fractional seconds round down. */
+	CERTPIN_TIME_DATE_START = 0,
+	/* A deadline (`expires`): a bare date means the end of that day (the
+	 * returned time is 00:00:00Z of the next day, the first second past it)
+	 * and fractional seconds round up (the first whole second past it). */
+	CERTPIN_TIME_DATE_END = 1,
 } certpin_time_flags;
 
 /**
- * Parses an RFC 3339 time ("2027-06-01T12:00:00Z", offsets and fractional
- * seconds allowed; fractions round up) or a date "YYYY-MM-DD".
+ * Parses an RFC 3339 time ("2027-06-01T12:00:00Z"; offsets and fractional
+ * seconds allowed, rounded as the flag says) or a date "YYYY-MM-DD".
  * @return CERTPIN_OK or CERTPIN_E_TIME.
  */
 CERTPIN_API certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out,

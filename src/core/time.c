@@ -159,8 +159,10 @@ certpin_err certpin_time_parse(const char *s, unsigned flags, int64_t *out, cert
 	if (take(&c, '.', '.')) {
 		size_t start = c.i;
 		while (c.i < c.n && c.s[c.i] >= '0' && c.s[c.i] <= '9') {
-			if (c.s[c.i] != '0')
-				extra = 1; /* round a fraction up to the next whole second */
+			/* a deadline is passed from the next whole second; a clock
+			 * reading is still in the second it started */
+			if (c.s[c.i] != '0' && (flags & CERTPIN_TIME_DATE_END))
+				extra = 1;
 			c.i++;
 		}
 		if (c.i == start)

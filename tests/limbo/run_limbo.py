@@ -48,6 +48,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -131,13 +132,22 @@ class Runner:
 
     def run(self, args):
         """Returns (exit status or 'timeout' or 'signal N', stdout, stderr)."""
+        # Own process group, so a timeout kills whatever the program started
+        # too (a wrapper's children would otherwise keep the pipes open).
+        p = subprocess.Popen([self.certpin] + args, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
         try:
-            p = subprocess.run([self.certpin] + args, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=self.timeout)
+            out, err = p.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.communicate()
             return "timeout", "", ""
-        out = p.stdout.decode("utf-8", "replace")
-        err = p.stderr.decode("utf-8", "replace")
+        out = out.decode("utf-8", "replace")
+        err = err.decode("utf-8", "replace")
         if p.returncode < 0:
             return "signal %d" % -p.returncode, out, err
         return p.returncode, out, err
@@ -158,11 +168,13 @@ class Runner:
                     pass
         return rc, verdict, err.strip()
 
-    def pins(self, path):
-        rc, out, err = self.run(["pin", "-q", path])
+    def pins(self, path, cert=False):
+        """`certpin pin -q [--cert] PATH`: the pins, in file order, or None."""
+        rc, out, err = self.run(["pin", "-q"] + (["--cert"] if cert else []) + [path])
         if rc != 0:
             return None
-        return [w for w in out.split() if w.startswith("sha256/")]
+        prefix = "cert-sha256/" if cert else "sha256/"
+        return [w for w in out.split() if w.startswith(prefix)]
 
 
 def write(path, text):
@@ -295,7 +307,7 @@ def pin_case(runner, tc, res, outsiders):
     host = tc["expected_peer_name"]["value"]
     at = tc.get("validation_time")
     failures = []
-    n = 0
+    ran = []  # names of the checks run
 
     def fail(check, msg):
         failures.append("%s: %s: %s" % (tc["id"], check, msg))
@@ -309,27 +321,33 @@ def pin_case(runner, tc, res, outsiders):
 
         # The validated chain, as certpin reported it in part 1 (leaf first).
         vchain = res["chain"]
-        n += 1
+        ran.append("chain")
         if not vchain or not all(p.startswith("sha256/") for p in vchain):
             fail("chain", "eval --json gave no usable validated chain: %s" % vchain)
-            return n, failures
+            return ran, failures
 
         # Cross-check the chain's pins with `certpin pin -q` and with our own
         # SPKI extraction.
-        n += 1
+        ran.append("pin-cross-check")
         leaf_der = pem_to_ders(tc["peer_certificate"])[0]
         own = {"trusted": [spki_pin(x) for p in tc["trusted_certs"] for x in pem_to_ders(p)],
                "inter": [spki_pin(x) for p in tc["untrusted_intermediates"] for x in pem_to_ders(p)],
                "leaf": [spki_pin(leaf_der)]}
         cp_trusted, cp_chain = runner.pins(ca), runner.pins(chain)
-        if cp_trusted is None or cp_chain is None:
+        cp_certpins = runner.pins(chain, cert=True)
+        if not cp_trusted or not cp_chain or not cp_certpins:
             fail("pin-cross-check", "certpin pin -q failed on the case's files")
+            cp_trusted, cp_chain = cp_trusted or [], cp_chain or []
         else:
-            if own["leaf"][0] is not None and cp_chain[0] != own["leaf"][0]:
-                fail("pin-cross-check", "certpin pin -q says %s for the leaf, SPKI hash is %s"
-                     % (cp_chain[0], own["leaf"][0]))
+            mine = own["leaf"] + own["inter"]
+            if None not in mine and cp_chain != mine:
+                fail("pin-cross-check", "certpin pin -q of the chain file says %s, SPKI hashes are %s"
+                     % (cp_chain, mine))
             if None not in own["trusted"] and cp_trusted != own["trusted"]:
                 fail("pin-cross-check", "certpin pin -q of ca.pem %s != %s" % (cp_trusted, own["trusted"]))
+            if cp_certpins[0] != cert_pin(leaf_der):
+                fail("pin-cross-check", "certpin pin --cert -q says %s for the leaf, not %s"
+                     % (cp_certpins[0], cert_pin(leaf_der)))
             if vchain[0] != cp_chain[0]:
                 fail("pin-cross-check", "validated chain starts with %s, not the leaf %s"
                      % (vchain[0], cp_chain[0]))
@@ -339,12 +357,11 @@ def pin_case(runner, tc, res, outsiders):
                 if p not in cp_trusted and p not in cp_chain:
                     fail("pin-cross-check", "validated chain holds %s, not in the case's files" % p)
 
-        def check(name, rule_kw, want_exit, want_verdict, chain_path=chain):
-            nonlocal n
-            n += 1
+        def check(name, rule_kw, want_exit, want_verdict, chain_path=chain, cafile=ca):
+            ran.append(name)
             pol = os.path.join(d, "p-%s.json" % name)
             write(pol, policy_json(host, **rule_kw))
-            rc, v, err = runner.eval(pol, chain_path, ca, at, host)
+            rc, v, err = runner.eval(pol, chain_path, cafile, at, host)
             got = v.get("verdict") if v else None
             if rc != want_exit or got != want_verdict:
                 fail(name, "expected exit %d %s, got exit %s %s (%s)"
@@ -375,7 +392,14 @@ def pin_case(runner, tc, res, outsiders):
             attack = os.path.join(d, "attack-%s.pem" % label)
             write(attack, pem_join(chain_pems + [pem]))
             check("attack-" + label, {"pins": [opin]}, 1, "PIN_MISMATCH", chain_path=attack)
-    return n, failures
+            if label == "foreign-root":
+                # The pinned CA is even a trust anchor, and sent: still not
+                # on the validated path, so still no match.
+                ca2 = os.path.join(d, "ca-plus-foreign.pem")
+                write(ca2, pem_join(tc["trusted_certs"] + [pem]))
+                check("attack-trusted-foreign-root", {"pins": [opin]}, 1, "PIN_MISMATCH",
+                      chain_path=attack, cafile=ca2)
+    return ran, failures
 
 
 # --------------------------------------------------------------------------
@@ -456,10 +480,13 @@ def main():
 
     status = 0
     measured = sorted(r["id"] for r in disagree)
+    expected_match, expected_mismatch = len(agree), len(disagree)
     if a.expected and not a.id:
         want = read_expected(a.expected)
         added = sorted(set(measured) - set(want))
         removed = sorted(set(want) - set(measured))
+        expected_mismatch = len(added) + len(removed)
+        expected_match = len(results) - expected_mismatch
         if added or removed:
             status = 1
             print("disagreement list differs from %s:" % a.expected)
@@ -492,25 +519,34 @@ def main():
         outsiders = [("fresh", fresh), ("foreign-root", foreign)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as ex:
             outs = list(ex.map(lambda r: pin_case(runner, by_id[r["id"]], r, outsiders), eligible))
-        nchecks = sum(o[0] for o in outs)
+        nchecks = sum(len(o[0]) for o in outs)
+        kinds = {}
+        for o in outs:
+            for name in o[0]:
+                k = re.sub(r"-\d+$", "-N", name)
+                kinds[k] = kinds.get(k, 0) + 1
         failures = [f for o in outs for f in o[1]]
         if a.verbose:
             for r, o in zip(eligible, outs):
-                print("pinning %-60s %d checks, %d failed" % (r["id"], o[0], len(o[1])))
+                print("pinning %-60s %d checks, %d failed" % (r["id"], len(o[0]), len(o[1])))
         print("pinning: %d cases, %d checks, %d passed, %d failed"
               % (len(eligible), nchecks, nchecks - len(failures), len(failures)))
+        if kinds:
+            print("  " + ", ".join("%s %d" % kv for kv in sorted(kinds.items())))
         for f in failures:
             print("  FAIL " + f)
         if failures or not eligible:
             status = 1
-        pin_summary = {"cases": len(eligible), "checks": nchecks, "failures": failures}
+        pin_summary = {"cases": len(eligible), "checks": nchecks, "by_kind": kinds,
+                       "failures": failures}
 
     elapsed = time.monotonic() - start
     print("limbo: done in %.1f s" % elapsed)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump({"total": len(results), "agree": len(agree), "disagree": len(disagree),
-                       "anomalies": len(anomalies), "results": results,
+                       "anomalies": len(anomalies), "expected_match": expected_match,
+                       "expected_mismatch": expected_mismatch, "results": results,
                        "pinning": pin_summary, "seconds": round(elapsed, 2)}, f, indent=1)
     return status
 

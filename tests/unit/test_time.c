@@ -148,19 +148,39 @@ static void offsets_convert_to_utc(void **state)
 	run(TABLE(t));
 }
 
-static void fractional_seconds_round_up(void **state)
+/* A deadline (DATE_END) rounds a fraction up: it is passed from that second on. */
+static void fractional_deadline_rounds_up(void **state)
+{
+	(void)state;
+	static const struct time_case t[] = {
+	    {"2027-06-01T12:00:00.000Z", END, CERTPIN_OK, 1811851200, NULL},
+	    {"2027-06-01T12:00:00.0Z", END, CERTPIN_OK, 1811851200, NULL},
+	    {"2027-06-01T12:00:00.001Z", END, CERTPIN_OK, 1811851201, NULL},
+	    {"2027-06-01T12:00:00.5Z", END, CERTPIN_OK, 1811851201, NULL},
+	    {"2027-06-01T12:00:00.999999999Z", END, CERTPIN_OK, 1811851201, NULL},
+	    {"2027-06-01T12:00:00.000000001+05:30", END, CERTPIN_OK, 1811831401, NULL},
+	    {"2027-06-01T23:59:59.1Z", END, CERTPIN_OK, 1811894400, NULL},
+	    {"2027-06-01T12:00:00.Z", END, CERTPIN_E_TIME, 0, "digits after '.' at offset 20"},
+	    {"2027-06-01T12:00:00,5Z", END, CERTPIN_E_TIME, 0, "expected 'Z' or an offset"},
+	};
+	run(TABLE(t));
+}
+
+/*
+ * A clock reading (DATE_START) rounds a fraction down: 00:00:00.999 is still
+ * before 00:00:01, so a certificate valid from 00:00:01 is not yet valid
+ * (x509-limbo rfc5280::validity::notbefore-fractional).
+ */
+static void fractional_clock_reading_rounds_down(void **state)
 {
 	(void)state;
 	static const struct time_case t[] = {
 	    {"2027-06-01T12:00:00.000Z", START, CERTPIN_OK, 1811851200, NULL},
-	    {"2027-06-01T12:00:00.0Z", START, CERTPIN_OK, 1811851200, NULL},
-	    {"2027-06-01T12:00:00.001Z", START, CERTPIN_OK, 1811851201, NULL},
-	    {"2027-06-01T12:00:00.5Z", START, CERTPIN_OK, 1811851201, NULL},
-	    {"2027-06-01T12:00:00.999999999Z", START, CERTPIN_OK, 1811851201, NULL},
-	    {"2027-06-01T12:00:00.000000001+05:30", START, CERTPIN_OK, 1811831401, NULL},
-	    {"2027-06-01T23:59:59.1Z", START, CERTPIN_OK, 1811894400, NULL},
+	    {"2027-06-01T12:00:00.001Z", START, CERTPIN_OK, 1811851200, NULL},
+	    {"2027-06-01T12:00:00.999999999Z", START, CERTPIN_OK, 1811851200, NULL},
+	    {"2027-06-01T12:00:00.5+05:30", START, CERTPIN_OK, 1811831400, NULL},
+	    {"2027-06-01T23:59:59.9Z", START, CERTPIN_OK, 1811894399, NULL},
 	    {"2027-06-01T12:00:00.Z", START, CERTPIN_E_TIME, 0, "digits after '.' at offset 20"},
-	    {"2027-06-01T12:00:00,5Z", START, CERTPIN_E_TIME, 0, "expected 'Z' or an offset"},
 	};
 	run(TABLE(t));
 }
@@ -281,7 +301,8 @@ int main(void)
 	    cmocka_unit_test(month_and_day_ranges_are_checked),
 	    cmocka_unit_test(clock_fields_are_range_checked),
 	    cmocka_unit_test(offsets_convert_to_utc),
-	    cmocka_unit_test(fractional_seconds_round_up),
+	    cmocka_unit_test(fractional_deadline_rounds_up),
+	    cmocka_unit_test(fractional_clock_reading_rounds_down),
 	    cmocka_unit_test(trailing_junk_and_empty_input_are_refused),
 	    cmocka_unit_test(format_writes_utc_and_refuses_what_it_cannot_write),
 	    cmocka_unit_test(format_and_parse_round_trip),
