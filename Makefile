@@ -26,8 +26,9 @@ build-fuzz:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_FUZZ=ON >/dev/null
 	cmake --build $(BUILD_FUZZ) -j $(JOBS)
 
-# Everything: the normal build's whole suite, the unit and fuzz-replay tests
-# again under ASan+UBSan, the unit tests under valgrind, and a time-boxed
+# Everything: the normal build's whole suite; the whole suite again with
+# every program built under ASan+UBSan (the CLI tests then run the sanitized
+# certpin); the unit tests and fuzz replays under valgrind; and a time-boxed
 # libFuzzer run per target.
 test: deps build build-asan
 	cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
@@ -38,7 +39,7 @@ test: deps build build-asan
 test-asan: build-asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest $(CTEST_FLAGS) -j $(JOBS) -L 'unit|fuzz'
+	  ctest $(CTEST_FLAGS) -j $(JOBS) -L 'unit|fuzz|cli'
 
 test-valgrind: build
 	scripts/valgrind-tests $(BUILD)
