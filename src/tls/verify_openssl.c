@@ -34,6 +34,26 @@ static X509_STORE *pinned_store(const struct certpin_rule *r)
 	return st;
 }
 
+/*
+ * certpin's own verify callback: it reports OpenSSL's decision unchanged, so a
+ * callback the application installed on its X509_STORE (one that returns 1
+ * for every error, say) cannot turn a failed validation into a pinned chain.
+ */
+static int keep_decision(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ctx;
+	return ok;
+}
+
+/* Leaf checks of the webpki profile that OpenSSL's flags do not cover. */
+static const char *webpki_leaf_problem(X509 *leaf)
+{
+	/* basicConstraints cA=TRUE, whatever keyUsage says (CABF 7.1.2.7.8) */
+	if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 || X509_check_ca(leaf) != 0)
+		return "webpki: the leaf is a CA certificate (basicConstraints cA=TRUE)";
+	return NULL;
+}
+
 static void failure_reason(X509_STORE_CTX *ctx, char *buf, size_t n)
 {
 	int e = X509_STORE_CTX_get_error(ctx);
@@ -80,6 +100,11 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 
 	X509_STORE *store = trust;
 	X509_STORE *own = NULL;
+	/* A store whose verification function was replaced validates nothing we can vouch for. */
+	if (trust != NULL && !pinned_anchors && X509_STORE_get_verify(trust) != NULL)
+		return certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+		                                   "the trust store replaces OpenSSL's verification "
+		                                   "function; refusing to pin on its result");
 	if (pinned_anchors) {
 		own = pinned_store(rule);
 		if (own == NULL)
@@ -98,7 +123,22 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 		                                 "cannot initialise OpenSSL verification");
 		goto done;
 	}
+	X509_STORE_CTX_set_verify_cb(ctx, keep_decision);
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	/*
+	 * Flags inherited from the application's store must not weaken
+	 * validation (invariant 2): no skipped dates, no ignored critical
+	 * extensions, no proxy certificates, and partial chains only for
+	 * pinned anchors.
+	 */
+	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_IGNORE_CRITICAL |
+	                                             X509_V_FLAG_ALLOW_PROXY_CERTS |
+	                                             X509_V_FLAG_PARTIAL_CHAIN);
+	/* Bounded path building: the longest chain certpin evaluates. */
+	X509_VERIFY_PARAM_set_depth(param, (int)CERTPIN_MAX_CHAIN - 2);
+	/* webpki: at least 112-bit security (RSA/DSA >= 2048, no SHA-1 signatures) */
+	if (profile != CERTPIN_VALIDATION_OPENSSL && X509_VERIFY_PARAM_get_auth_level(param) < 2)
+		X509_VERIFY_PARAM_set_auth_level(param, 2);
 	unsigned int hostflags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 	if (profile != CERTPIN_VALIDATION_OPENSSL)
 		hostflags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; /* no CN fallback */
@@ -117,7 +157,10 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 		goto done;
 	}
 
-	if (X509_verify_cert(ctx) != 1) {
+	int verified = X509_verify_cert(ctx);
+	if (verified == 1 && X509_STORE_CTX_get_error(ctx) != X509_V_OK)
+		verified = 0; /* success with an error recorded: not validated */
+	if (verified != 1) {
 		char reason[512];
 		int e = X509_STORE_CTX_get_error(ctx);
 		failure_reason(ctx, reason, sizeof reason);
@@ -129,6 +172,15 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 			code = CERTPIN_V_INTERNAL_ERROR;
 		rc = certpin_verdict_set_failure(v, policy, name, code, reason);
 		goto done;
+	}
+
+	if (profile != CERTPIN_VALIDATION_OPENSSL) {
+		const char *problem = webpki_leaf_problem(leaf);
+		if (problem != NULL) {
+			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_CHAIN_INVALID,
+			                                 problem);
+			goto done;
+		}
 	}
 
 	/* Evaluate on the validated chain. */

@@ -678,6 +678,128 @@ static void webpki_profile_refuses_cn_fallback(void **state)
 	X509_STORE_free(st);
 }
 
+static int accept_everything(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
+}
+
+static void application_verify_callback_cannot_rescue_a_forged_chain(void **state)
+{
+	(void)state;
+	/*
+	 * A leaf that names the pinned intermediate as its issuer but is signed
+	 * by the attacker, with the real intermediate appended. An application's
+	 * store callback that accepts every error must not make it PINNED.
+	 */
+	EVP_PKEY *k = tu_key(TU_P256);
+	X509 *forged = tu_cert(k, "api.test", P.inter, P.rogue_key, 0, "DNS:api.test", NOW - 86400,
+	                       NOW + 86400);
+	const char *inter[] = {P.int_pin, P.other_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = inter;
+	s.n_pins = 2;
+	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	X509_STORE *st = store_with(P.root, NULL);
+	X509_STORE_set_verify_cb(st, accept_everything);
+	X509 *ints[] = {P.inter};
+	assert_int_equal(verify(p, "api.test", forged, ints, 1, st), CERTPIN_V_CHAIN_INVALID);
+	/* and the genuine chain still pins through such a store */
+	assert_int_equal(verify(p, "api.test", P.leaf, ints, 1, st), CERTPIN_V_PINNED);
+	X509_STORE_free(st);
+	certpin_policy_free(p);
+	X509_free(forged);
+	EVP_PKEY_free(k);
+}
+
+static int replaced_verify(X509_STORE_CTX *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+static void store_with_replaced_verification_fails_closed(void **state)
+{
+	(void)state;
+	const char *inter[] = {P.int_pin, P.other_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = inter;
+	s.n_pins = 2;
+	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	X509_STORE *st = store_with(P.root, NULL);
+	X509_STORE_set_verify(st, replaced_verify);
+	X509 *ints[] = {P.inter};
+	assert_int_equal(verify(p, "api.test", P.leaf, ints, 1, st), CERTPIN_V_INTERNAL_ERROR);
+	X509_STORE_free(st);
+	certpin_policy_free(p);
+}
+
+static void store_flags_cannot_switch_off_date_checks(void **state)
+{
+	(void)state;
+	const char *inter[] = {P.int_pin, P.other_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = inter;
+	s.n_pins = 2;
+	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	X509_STORE *st = store_with(P.root, NULL);
+	X509_STORE_set_flags(st, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_PARTIAL_CHAIN);
+	X509 *ints[] = {P.inter};
+	certpin_verdict *v = NULL;
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	sk_X509_push(untrusted, P.inter);
+	/* ten years on, every certificate has expired */
+	assert_int_equal(certpin_openssl_verify(p, "api.test", P.leaf, untrusted, st,
+	                                        NOW + 86400 * 3650, &v),
+	                 CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_CHAIN_INVALID);
+	assert_non_null(strstr(certpin_verdict_reason(v), "expired"));
+	certpin_verdict_free(v);
+	sk_X509_free(untrusted);
+	/* PARTIAL_CHAIN from the store does not make the intermediate an anchor */
+	X509_STORE *only_int = store_with(P.inter, NULL);
+	X509_STORE_set_flags(only_int, X509_V_FLAG_PARTIAL_CHAIN);
+	assert_int_equal(verify(p, "api.test", P.leaf, ints, 0, only_int), CERTPIN_V_CHAIN_INVALID);
+	X509_STORE_free(only_int);
+	X509_STORE_free(st);
+	certpin_policy_free(p);
+}
+
+static void webpki_profile_refuses_weak_keys_and_ca_leaves(void **state)
+{
+	(void)state;
+	EVP_PKEY *weak = tu_key(TU_RSA1024);
+	X509 *weak_leaf = tu_cert(weak, "api.test", P.inter, P.int_key, 0, "DNS:api.test",
+	                          NOW - 86400, NOW + 86400);
+	X509 *ca_leaf = tu_cert(P.other_key, "api.test", P.inter, P.int_key, 1, "DNS:api.test",
+	                        NOW - 86400, NOW + 86400);
+	const char *inter[] = {P.int_pin, P.other_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = inter;
+	s.n_pins = 2;
+	X509_STORE *st = store_with(P.root, NULL);
+	X509 *ints[] = {P.inter};
+	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	assert_int_equal(verify(p, "api.test", weak_leaf, ints, 1, st), CERTPIN_V_CHAIN_INVALID);
+	assert_int_equal(verify(p, "api.test", ca_leaf, ints, 1, st), CERTPIN_V_CHAIN_INVALID);
+	assert_int_equal(verify(p, "api.test", P.leaf, ints, 1, st), CERTPIN_V_PINNED);
+	certpin_policy_free(p);
+	s.validation = CERTPIN_VALIDATION_OPENSSL; /* the TLS library's own rules accept both */
+	p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	assert_int_equal(verify(p, "api.test", weak_leaf, ints, 1, st), CERTPIN_V_PINNED);
+	assert_int_equal(verify(p, "api.test", ca_leaf, ints, 1, st), CERTPIN_V_PINNED);
+	certpin_policy_free(p);
+	X509_STORE_free(st);
+	X509_free(weak_leaf);
+	X509_free(ca_leaf);
+	EVP_PKEY_free(weak);
+}
+
 static void pinned_trust_anchors_replace_the_trust_store(void **state)
 {
 	(void)state;
@@ -733,6 +855,10 @@ int main(void)
 		cmocka_unit_test(appended_pinned_cert_is_rejected),
 		cmocka_unit_test(webpki_profile_refuses_cn_fallback),
 		cmocka_unit_test(pinned_trust_anchors_replace_the_trust_store),
+		cmocka_unit_test(application_verify_callback_cannot_rescue_a_forged_chain),
+		cmocka_unit_test(store_with_replaced_verification_fails_closed),
+		cmocka_unit_test(store_flags_cannot_switch_off_date_checks),
+		cmocka_unit_test(webpki_profile_refuses_weak_keys_and_ca_leaves),
 	};
 	return cmocka_run_group_tests(tests, setup_pki, teardown_pki);
 }

@@ -89,6 +89,9 @@ EVP_PKEY *tu_key(enum tu_key_type t)
 {
 	EVP_PKEY *k = NULL;
 	switch (t) {
+	case TU_RSA1024:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+		break;
 	case TU_RSA2048:
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 		break;
@@ -149,7 +152,9 @@ X509 *tu_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
 		add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 	if (ca) {
 		add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+		if (san != NULL)
+			add_ext(x, issuer, NID_subject_alt_name, san);
 	} else {
 		add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
 		add_ext(x, issuer, NID_ext_key_usage, "serverAuth");

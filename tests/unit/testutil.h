@@ -17,13 +17,14 @@ const char *tu_tmpdir(void);
 const char *tu_write_tmp(const char *name, const void *data, size_t len);
 
 /* Key types for tu_key(). */
-enum tu_key_type { TU_RSA2048, TU_RSA3072, TU_P256, TU_P384, TU_P521, TU_ED25519, TU_ED448 };
+enum tu_key_type { TU_RSA1024, TU_RSA2048, TU_RSA3072, TU_P256, TU_P384, TU_P521, TU_ED25519, TU_ED448 };
 EVP_PKEY *tu_key(enum tu_key_type t);
 
 /*
  * Makes a certificate for `key` named CN=cn, signed by issuer/issuer_key (or
- * self-signed when issuer is NULL). `ca` adds basicConstraints cA=TRUE;
- * otherwise `san` (e.g. "DNS:api.test,IP:127.0.0.1", or NULL) is added.
+ * self-signed when issuer is NULL). `ca` adds basicConstraints cA=TRUE,
+ * otherwise serverAuth EKU; `san` (e.g. "DNS:api.test,IP:127.0.0.1", or
+ * NULL) is added either way.
  * Validity: not_before..not_after in seconds since the epoch.
  */
 X509 *tu_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int ca,
