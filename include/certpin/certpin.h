@@ -380,6 +380,9 @@ CERTPIN_API const certpin_rule *certpin_policy_rule(const certpin_policy *p, siz
  * pattern suffix wins; "*." beats "**." on the same suffix), or NULL when
  * none applies or host is not a valid name. host need not be normalised.
  * Constant time in the number of rules. Borrowed from the policy.
+ * For inspection only: NULL does not mean "not pinned" (an invalid host also
+ * gives NULL). To decide about a connection, use certpin_evaluate(), which
+ * blocks invalid hosts.
  */
 CERTPIN_API const certpin_rule *certpin_policy_lookup(const certpin_policy *p, const char *host);
 
