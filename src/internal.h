@@ -53,6 +53,18 @@ void cp_strlcpy(char *dst, const char *src, size_t n);
 /* SHA-256 of p[0..n). Returns 0 on success, -1 on a crypto library failure. */
 int cp_sha256(const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN]) CP_WUR;
 
+/*
+ * For a caller that hashes several things in a row: the calling thread's
+ * SHA-256 context, looked up once (cp_sha256 looks it up per hash). Owned by
+ * the thread, freed at its exit: use it only on that thread and do not keep
+ * it. NULL on a crypto library failure.
+ */
+typedef struct cp_sha256_ctx cp_sha256_ctx;
+cp_sha256_ctx *cp_sha256_ctx_get(void) CP_WUR;
+/* cp_sha256 on ctx from cp_sha256_ctx_get; a NULL ctx fails (-1, out zeroed). */
+int cp_sha256_with(cp_sha256_ctx *ctx, const uint8_t *p, size_t n,
+                   uint8_t out[CERTPIN_HASH_LEN]) CP_WUR;
+
 /* ---- base64 (src/core/pin.c) ------------------------------------------- */
 
 /* Standard base64 with padding. out must hold 4*ceil(n/3)+1 bytes. Returns length. */
@@ -134,6 +146,24 @@ certpin_err cp_host_normalize(const char *s, size_t n, char *out, size_t *outlen
 /* Canonical text of a pattern ("*.x", "**.x", "x") into out; returns length. */
 size_t cp_host_pattern_text(const cp_host_pattern *pat, char *out, size_t n);
 
+/*
+ * What a rule keeps of its pattern: the index key. 16 bytes where a
+ * cp_host_pattern takes 272, as a policy holds up to CERTPIN_MAX_DOMAINS.
+ */
+typedef struct cp_host_key {
+	uint8_t kind;     /* cp_host_kind */
+	uint8_t is_ip;    /* 0 or 1 */
+	uint16_t len;     /* strlen(name), at most CERTPIN_HOST_MAX */
+	const char *name; /* normalised, NUL-terminated; borrowed (see below) */
+} cp_host_key;
+
+/*
+ * The key of pat, naming `name` (borrowed, must outlive the key): a copy of
+ * pat->name, NUL-terminated, such as the tail of the rule's host_text after
+ * its "*." / "**." prefix, or pat->name itself while pat lives.
+ */
+cp_host_key cp_host_key_make(const cp_host_pattern *pat, const char *name);
+
 /* ---- rules and policy -------------------------------------------------- */
 
 typedef struct cp_pin_list {
@@ -141,31 +171,36 @@ typedef struct cp_pin_list {
 	size_t n;
 } cp_pin_list;
 
+/*
+ * A policy holds up to CERTPIN_MAX_DOMAINS of these, so they are kept small
+ * (128 bytes on LP64): fields in decreasing alignment so none pads the next,
+ * and counts, bounded by the CERTPIN_MAX_* caps, in narrow types.
+ */
 struct certpin_rule {
-	char *host_text;          /* canonical pattern text, owned */
-	cp_host_pattern pat;
-	int exclude;
-	int include_subdomains;
-	cp_pin_list pins;         /* any position (includes pin_files pins) */
+	char *host_text;  /* canonical pattern text; the rule's one block, owned */
+	cp_host_key key;  /* key.name points into host_text */
+	cp_pin_list pins; /* any position (includes pin_files pins) */
 	cp_pin_list leaf_pins;
 	cp_pin_list ca_pins;
-	int has_cert_pins;        /* any CERTPIN_PIN_CERT_SHA256 in the three lists */
-	int has_expires;
-	int64_t expires;          /* first expired second */
+	int64_t expires; /* first expired second */
+	char **report_uris;
+	cp_slice *anchors; /* owned DER copies of pinned CA certificates */
 	certpin_on_expiry on_expiry;
 	certpin_mode mode;
 	certpin_trust_anchors trust_anchors;
 	certpin_validation validation; /* never DEFAULT once in a policy */
-	char **report_uris;
-	size_t n_report_uris;
-	cp_slice *anchors;        /* owned DER copies of pinned CA certificates */
-	size_t n_anchors;
+	uint32_t spec_index;           /* position in load order (domains[i]) */
+	uint16_t n_report_uris;
+	uint16_t n_anchors;
 	/*
 	 * Pins from pin_files that came from self-signed CA certificates (roots):
 	 * when every pin of the rule is one of these, the loader warns root-only.
 	 */
-	size_t n_root_pins;
-	size_t spec_index;        /* position in load order (domains[i]) */
+	uint16_t n_root_pins;
+	uint8_t exclude; /* flags: 0 or 1 */
+	uint8_t include_subdomains;
+	uint8_t has_cert_pins; /* any CERTPIN_PIN_CERT_SHA256 in the three lists */
+	uint8_t has_expires;
 };
 
 /* Frees what a rule owns (not the rule struct itself). */

@@ -114,7 +114,7 @@ static unsigned slot_kind(uint32_t ref)
 
 static int same_name(const struct certpin_rule *r, const char *name, size_t len)
 {
-	return r->pat.len == len && memcmp(r->pat.name, name, len) == 0;
+	return r->key.len == len && memcmp(r->key.name, name, len) == 0;
 }
 
 certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index **out,
@@ -142,24 +142,24 @@ certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index 
 	idx->slots = slots;
 
 	for (size_t i = 0; i < n; i++) {
-		const cp_host_pattern *pat = &rules[i].pat;
+		const cp_host_key *key = &rules[i].key;
 		unsigned kind;
-		switch (pat->kind) {
+		switch (key->kind) {
 		case CP_HOST_EXACT:
 		case CP_HOST_WILDCARD:
 		case CP_HOST_SUBTREE:
-			kind = (unsigned)pat->kind;
+			kind = key->kind;
 			break;
 		default:
 			cp_index_free(idx);
 			return CERTPIN_E_INVALID_ARG;
 		}
-		if (pat->len == 0 || pat->len > CERTPIN_HOST_MAX) {
+		if (key->name == NULL || key->len == 0 || key->len > CERTPIN_HOST_MAX) {
 			cp_index_free(idx);
 			return CERTPIN_E_INVALID_ARG;
 		}
 		int ok;
-		uint64_t h = hash_name(pat->name, pat->len, &ok);
+		uint64_t h = hash_name(key->name, key->len, &ok);
 		if (!ok) {
 			cp_index_free(idx);
 			return CERTPIN_E_INVALID_ARG;
@@ -169,7 +169,7 @@ certpin_err cp_index_build(const struct certpin_rule *rules, size_t n, cp_index 
 		while (slots[s].ref != 0) {
 			uint32_t ref = slots[s].ref;
 			if (slots[s].tag == tag && slot_kind(ref) == kind &&
-			    same_name(&rules[slot_rule(ref)], pat->name, pat->len)) {
+			    same_name(&rules[slot_rule(ref)], key->name, key->len)) {
 				if (dup_a != NULL)
 					*dup_a = slot_rule(ref);
 				if (dup_b != NULL)

@@ -22,20 +22,40 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/*
+ * b64_alphabet inverted: the value of each byte, B64_BAD outside the
+ * alphabet. A table rather than range tests: pins are random base64, so
+ * every range test is a branch the CPU cannot predict (test_pin checks the
+ * table against b64_alphabet).
+ */
+#define B64_BAD 0xffu
+#define XX      B64_BAD
+/* clang-format off */
+static const uint8_t b64_table[256] = {
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, 62, XX, XX, XX, 63, /* '+' '/' */
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, XX, XX, XX, XX, XX, XX, /* '0'-'9' */
+	XX,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14, /* 'A'-'O' */
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, XX, XX, XX, XX, XX, /* 'P'-'Z' */
+	XX, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, /* 'a'-'o' */
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, XX, XX, XX, XX, XX, /* 'p'-'z' */
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+	XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX, XX,
+};
+/* clang-format on */
+#undef XX
+
 /* Value of a standard-alphabet base64 character, or -1. */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return b64_table[c] != B64_BAD ? b64_table[c] : -1;
 }
 
 static int is_space(unsigned char c)
@@ -106,20 +126,27 @@ size_t cp_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t cap, 
 		return (size_t)-1;
 	}
 	size_t data = n - pads;
-	for (size_t i = 0; i < data; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (b64_value(c) >= 0)
-			continue;
-		if (is_space(c))
-			*why = "whitespace inside base64";
-		else if (c == '-' || c == '_')
-			*why = "URL-safe base64 character ('-' or '_'): use the standard alphabet "
-			       "('+' and '/')";
-		else if (c == '=')
-			*why = "'=' inside base64: padding goes only at the end";
-		else
-			*why = "character outside the base64 alphabet";
-		return (size_t)-1;
+	/* A byte outside the alphabet sets bits above 63: one test for them all. */
+	unsigned seen = 0;
+	for (size_t i = 0; i < data; i++)
+		seen |= b64_table[(unsigned char)in[i]];
+	if (seen > 63u) {
+		/* name the first such byte */
+		for (size_t i = 0; i < data; i++) {
+			unsigned char c = (unsigned char)in[i];
+			if (b64_value(c) >= 0)
+				continue;
+			if (is_space(c))
+				*why = "whitespace inside base64";
+			else if (c == '-' || c == '_')
+				*why = "URL-safe base64 character ('-' or '_'): use the standard "
+				       "alphabet ('+' and '/')";
+			else if (c == '=')
+				*why = "'=' inside base64: padding goes only at the end";
+			else
+				*why = "character outside the base64 alphabet";
+			return (size_t)-1;
+		}
 	}
 	/* Canonical: the bits of the last character that no byte uses must be zero. */
 	unsigned unused_mask = pads == 1 ? 0x3u : pads == 2 ? 0xfu : 0u;
@@ -134,17 +161,24 @@ size_t cp_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t cap, 
 		return (size_t)-1;
 	}
 
-	size_t o = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	for (size_t i = 0; i < data; i++) {
-		acc = (acc << 6) | (uint32_t)b64_value((unsigned char)in[i]);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1u;
-		}
+	/* Every character is in the alphabet: four make three bytes. */
+	const unsigned char *u = (const unsigned char *)in;
+	size_t o = 0, i = 0;
+	for (; data - i >= 4; i += 4) {
+		uint32_t v = (uint32_t)b64_table[u[i]] << 18 | (uint32_t)b64_table[u[i + 1]] << 12 |
+		             (uint32_t)b64_table[u[i + 2]] << 6 | b64_table[u[i + 3]];
+		out[o++] = (uint8_t)(v >> 16);
+		out[o++] = (uint8_t)(v >> 8);
+		out[o++] = (uint8_t)v;
+	}
+	/* data % 4 is 0, 2 (pads == 2) or 3 (pads == 1); 1 has too much padding. */
+	if (data - i >= 2) {
+		uint32_t v = (uint32_t)b64_table[u[i]] << 18 | (uint32_t)b64_table[u[i + 1]] << 12;
+		if (data - i == 3)
+			v |= (uint32_t)b64_table[u[i + 2]] << 6;
+		out[o++] = (uint8_t)(v >> 16);
+		if (data - i == 3)
+			out[o++] = (uint8_t)(v >> 8);
 	}
 	return o; /* == dlen */
 }
@@ -254,7 +288,11 @@ static certpin_err parse_hash(const char *s, size_t len, size_t plen,
 	size_t data = bn;
 	while (data > 0 && b[data - 1] == '=')
 		data--;
-	for (size_t i = 0; i < bn; i++) {
+	/* b[data..bn) is all '=': only b[0..data) can hold a byte to complain of. */
+	unsigned seen = 0;
+	for (size_t i = 0; i < data; i++)
+		seen |= b64_table[(unsigned char)b[i]];
+	for (size_t i = 0; seen > 63u && i < bn; i++) {
 		unsigned char c = (unsigned char)b[i];
 		if (c == '-' || c == '_')
 			return cp_err_set(
@@ -328,7 +366,12 @@ certpin_err certpin_pin_parse(const char *s, size_t len, certpin_pin *out, certp
 		return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,
 		                  "pin is %zu bytes long: a pin has at most %d characters", len,
 		                  CERTPIN_PIN_STRLEN - 1);
-	for (size_t i = 0; i < len; i++) {
+	/* One branch-free test for "all printable, no space" (0x21-0x7e); the
+	 * loop after it names the first byte that is not. */
+	unsigned odd = 0;
+	for (size_t i = 0; i < len; i++)
+		odd |= ((unsigned char)s[i] - 0x21u) > 0x7eu - 0x21u;
+	for (size_t i = 0; odd != 0 && i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c == '\0')
 			return cp_err_set(err, CERTPIN_E_PIN_SYNTAX,

@@ -6,7 +6,8 @@
  * exactly one heap block. host_text is the start of that block and the pins
  * (all three lists back to back), the report URIs and the anchor DER copies
  * follow it. cp_rule_clear() therefore frees one pointer; nothing else may
- * allocate the fields of a rule separately.
+ * allocate the fields of a rule separately. The index key's name is the tail
+ * of host_text, after its "*." / "**." prefix.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,15 @@
 #define CP_MAX_PATH_LEN 4096u
 /* Trust anchors per rule: each is a CA certificate from pin_files. */
 #define CP_MAX_ANCHORS CERTPIN_MAX_PINS_PER_RULE
+
+/* The narrow fields of struct certpin_rule hold every value the caps allow. */
+_Static_assert(CERTPIN_MAX_DOMAINS <= UINT32_MAX, "spec_index is 32 bits");
+_Static_assert(CERTPIN_MAX_REPORT_URIS <= UINT16_MAX && CP_MAX_ANCHORS <= UINT16_MAX &&
+                   CERTPIN_MAX_PINS_PER_RULE <= UINT16_MAX,
+               "rule counts are 16 bits");
+_Static_assert(CERTPIN_HOST_MAX <= UINT16_MAX, "key.len is 16 bits");
+/* A policy holds up to CERTPIN_MAX_DOMAINS rules: keep them small. */
+_Static_assert(sizeof(struct certpin_rule) <= 128, "struct certpin_rule grew");
 
 struct certpin_builder {
 	char *base_dir; /* NULL: relative pin_files are relative to the cwd */
@@ -467,7 +477,8 @@ static certpin_err commit(const certpin_rule_spec *s, const draft *d, size_t uri
 	memset(r, 0, sizeof *r);
 	memcpy(block, d->host_text, d->host_len + 1);
 	r->host_text = block;
-	r->pat = d->pat;
+	/* host_text is the "*." / "**." prefix (or none), then the name. */
+	r->key = cp_host_key_make(&d->pat, block + (d->host_len - d->pat.len));
 	r->exclude = s->exclude != 0;
 	r->include_subdomains = s->include_subdomains != 0;
 
@@ -483,7 +494,7 @@ static certpin_err commit(const certpin_rule_spec *s, const draft *d, size_t uri
 	r->leaf_pins.n = d->leaf.n;
 	r->ca_pins.v = d->ca.n ? pins + d->any.n + d->leaf.n : NULL;
 	r->ca_pins.n = d->ca.n;
-	r->has_cert_pins = d->has_cert_pins;
+	r->has_cert_pins = d->has_cert_pins != 0;
 	r->has_expires = s->has_expires != 0;
 	r->expires = r->has_expires ? s->expires : 0;
 	r->on_expiry = s->on_expiry;
@@ -501,7 +512,7 @@ static certpin_err commit(const certpin_rule_spec *s, const draft *d, size_t uri
 			text += n + 1;
 		}
 		r->report_uris = ptrs;
-		r->n_report_uris = s->n_report_uris;
+		r->n_report_uris = (uint16_t)s->n_report_uris;
 	}
 	if (d->n_anchors != 0) {
 		cp_slice *sl = (cp_slice *)(void *)(block + off_slices);
@@ -513,12 +524,12 @@ static certpin_err commit(const certpin_rule_spec *s, const draft *d, size_t uri
 			der += d->anchors[i]->der_len;
 		}
 		r->anchors = sl;
-		r->n_anchors = d->n_anchors;
+		r->n_anchors = (uint16_t)d->n_anchors;
 	}
 	size_t roots = 0;
 	for (size_t i = 0; i < d->any.n; i++)
 		roots += d->root_only[i];
-	r->n_root_pins = roots;
+	r->n_root_pins = (uint16_t)roots;
 	return CERTPIN_OK;
 }
 
@@ -561,7 +572,7 @@ static certpin_err add_rule(certpin_builder *b, const certpin_rule_spec *s, draf
 		return cp_err_set(err, rc2, "%s",
 		                  rc2 == CERTPIN_E_NOMEM ? "out of memory"
 		                                         : "trust anchor too large");
-	r->spec_index = b->n_rules;
+	r->spec_index = (uint32_t)b->n_rules;
 	b->n_rules++;
 	return CERTPIN_OK;
 }
@@ -670,8 +681,8 @@ certpin_err certpin_builder_finish(certpin_builder *b, unsigned flags, certpin_p
 	certpin_err rc = cp_index_build(p->rules, p->n_rules, &p->index, &dup_a, &dup_b);
 	if (rc == CERTPIN_E_DUPLICATE && dup_b < p->n_rules && dup_a < p->n_rules) {
 		cp_err_set(err, rc, "duplicate rule for '%s' (also domains[%zu])",
-		           p->rules[dup_b].host_text, p->rules[dup_a].spec_index);
-		cp_err_prefix_path(err, "domains[%zu].host", p->rules[dup_b].spec_index);
+		           p->rules[dup_b].host_text, (size_t)p->rules[dup_a].spec_index);
+		cp_err_prefix_path(err, "domains[%zu].host", (size_t)p->rules[dup_b].spec_index);
 		policy_destroy(p);
 		return rc;
 	}
@@ -697,7 +708,7 @@ certpin_err certpin_builder_finish(certpin_builder *b, unsigned flags, certpin_p
 		cp_err_set(err, CERTPIN_E_STRICT, "%s", first->where.message);
 		if (err != NULL)
 			memcpy(err->path, first->where.path, sizeof err->path);
-		cp_err_prefix_path(err, "domains[%zu]", p->rules[first->rule].spec_index);
+		cp_err_prefix_path(err, "domains[%zu]", (size_t)p->rules[first->rule].spec_index);
 		certpin_warnings_free(w);
 		policy_destroy(p);
 		return CERTPIN_E_STRICT;

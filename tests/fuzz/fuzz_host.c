@@ -68,7 +68,7 @@ static void fuzz_normalize(const char *s, size_t n)
 /* The index over one rule finds it for a host that the pattern covers. */
 static void check_index(const struct certpin_rule *rule)
 {
-	const cp_host_pattern *p = &rule->pat;
+	const cp_host_key *p = &rule->key;
 	cp_index *idx = NULL;
 	CHECK(cp_index_build(rule, 1, &idx, NULL, NULL) == CERTPIN_OK);
 	CHECK(cp_index_lookup(idx, p->name, p->len, p->is_ip) ==
@@ -93,17 +93,21 @@ static void check_index(const struct certpin_rule *rule)
 static void fuzz_pattern(const char *s, size_t n, int inc)
 {
 	struct certpin_rule rule;
+	cp_host_pattern pat; /* rule.key borrows pat.name */
 	cp_host_pattern back;
 	certpin_error err;
 	char text[CERTPIN_HOST_MAX + 4];
 
 	memset(&rule, 0, sizeof rule);
-	certpin_err rc = cp_host_pattern_parse(s, n, inc, &rule.pat, &err);
+	certpin_err rc = cp_host_pattern_parse(s, n, inc, &pat, &err);
 	if (rc != CERTPIN_OK) {
 		check_failure(rc, &err, CERTPIN_E_HOST);
 		return;
 	}
-	const cp_host_pattern *p = &rule.pat;
+	rule.key = cp_host_key_make(&pat, pat.name);
+	CHECK(rule.key.kind == pat.kind && rule.key.is_ip == pat.is_ip && rule.key.len == pat.len &&
+	      rule.key.name == pat.name);
+	const cp_host_pattern *p = &pat;
 	check_name(p->name, p->len);
 	CHECK(p->kind == CP_HOST_EXACT || p->kind == CP_HOST_WILDCARD ||
 	      p->kind == CP_HOST_SUBTREE);

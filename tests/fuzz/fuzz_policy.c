@@ -83,17 +83,19 @@ static void check_policy(const certpin_policy *p)
 		cp_host_pattern pat;
 		CHECK(cp_host_pattern_parse(r->host_text, strlen(r->host_text), 0, &pat, NULL) ==
 		      CERTPIN_OK);
-		CHECK(pat.kind == r->pat.kind && pat.len == r->pat.len &&
-		      memcmp(pat.name, r->pat.name, pat.len) == 0);
+		CHECK(pat.kind == r->key.kind && pat.len == r->key.len &&
+		      memcmp(pat.name, r->key.name, pat.len + 1) == 0);
+		/* the key's name is the tail of host_text, after any "*." / "**." */
+		CHECK(r->key.name == r->host_text + strlen(r->host_text) - r->key.len);
 		size_t total = r->pins.n + r->leaf_pins.n + r->ca_pins.n;
 		CHECK(total <= CERTPIN_MAX_PINS_PER_RULE);
 		CHECK(r->exclude ? total == 0 : total > 0);
 		CHECK(certpin_rule_validation((const certpin_rule *)r) !=
 		      CERTPIN_VALIDATION_DEFAULT);
-		if (r->pat.kind != CP_HOST_WILDCARD) {
-			const certpin_rule *found = certpin_policy_lookup(p, r->pat.name);
+		if (r->key.kind != CP_HOST_WILDCARD) {
+			const certpin_rule *found = certpin_policy_lookup(p, r->key.name);
 			CHECK(found != NULL);
-			if (r->pat.kind == CP_HOST_EXACT)
+			if (r->key.kind == CP_HOST_EXACT)
 				CHECK(found == (const certpin_rule *)r);
 		}
 	}
@@ -120,7 +122,8 @@ static void same_policy(const certpin_policy *pa, const certpin_policy *pb)
 	for (size_t i = 0; i < pa->n_rules; i++) {
 		const struct certpin_rule *a = &pa->rules[i], *b = &pb->rules[i];
 		CHECK(strcmp(a->host_text, b->host_text) == 0);
-		CHECK(a->pat.kind == b->pat.kind && a->pat.is_ip == b->pat.is_ip);
+		CHECK(a->key.kind == b->key.kind && a->key.is_ip == b->key.is_ip &&
+		      a->key.len == b->key.len);
 		CHECK(a->exclude == b->exclude && a->include_subdomains == b->include_subdomains);
 		same_pins(&a->pins, &b->pins);
 		same_pins(&a->leaf_pins, &b->leaf_pins);

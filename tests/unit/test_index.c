@@ -18,18 +18,35 @@ struct rule_def {
 	int inc; /* include_subdomains */
 };
 
-/* Rules with pat filled by the policy parser, as the loader makes them. */
+/*
+ * Parses text into *pat and keys r by it, as the loader does. The key borrows
+ * pat->name, so pat must outlive r's use.
+ */
+static certpin_err key_rule(struct certpin_rule *r, cp_host_pattern *pat, const char *text, int inc,
+                            certpin_error *err)
+{
+	certpin_err rc = cp_host_pattern_parse(text, strlen(text), inc, pat, err);
+	if (rc == CERTPIN_OK)
+		r->key = cp_host_key_make(pat, pat->name);
+	return rc;
+}
+
+/*
+ * Rules keyed by the policy parser, as the loader makes them. The patterns
+ * whose names the keys borrow follow the rules in the same block, so
+ * free(rules) releases both.
+ */
 static struct certpin_rule *make_rules(const struct rule_def *defs, size_t n)
 {
-	struct certpin_rule *rules = calloc(n ? n : 1, sizeof *rules);
+	size_t m = n ? n : 1;
+	struct certpin_rule *rules = calloc(m, sizeof *rules + sizeof(cp_host_pattern));
 	assert_non_null(rules);
+	cp_host_pattern *pats = (cp_host_pattern *)(void *)(rules + m);
 	for (size_t i = 0; i < n; i++) {
 		certpin_error err;
-		certpin_err rc = cp_host_pattern_parse(defs[i].host, strlen(defs[i].host),
-		                                       defs[i].inc, &rules[i].pat, &err);
-		if (rc != CERTPIN_OK)
+		if (key_rule(&rules[i], &pats[i], defs[i].host, defs[i].inc, &err) != CERTPIN_OK)
 			fail_msg("rule '%s': %s", defs[i].host, err.message);
-		rules[i].spec_index = i;
+		rules[i].spec_index = (uint32_t)i;
 	}
 	return rules;
 }
@@ -181,7 +198,7 @@ static void ip_rules_match_exactly_and_take_no_patterns(void **state)
 	static const struct expect e[] = {
 	    {"1.2.3.4", 0},     {"1.2.3.4.", 0},      {"[2001:DB8:0::1]", 1},
 	    {"2001:db8::1", 1}, {"1.2.3.5", -1},      {"2001:db8::2", -1},
-	    {"10.0.0.1", 3},    {"a.example.com", 2}, {"::ffff:1.2.3.4", -1},
+	    {"10.0.0.1", 3},    {"a.example.com", 2}, {"::1", -1},
 	};
 	check_lookups(TABLE(r), TABLE(e));
 
@@ -298,11 +315,11 @@ static void build_refuses_malformed_rule_patterns(void **state)
 	static const struct rule_def d[] = {{"example.com", 0}};
 	struct certpin_rule *rules = make_rules(TABLE(d));
 	cp_index *idx = NULL;
-	rules[0].pat.kind = (cp_host_kind)3;
+	rules[0].key.kind = 3;
 	assert_int_equal(cp_index_build(rules, 1, &idx, NULL, NULL), CERTPIN_E_INVALID_ARG);
 	assert_null(idx);
-	rules[0].pat.kind = CP_HOST_EXACT;
-	rules[0].pat.len = 0;
+	rules[0].key.kind = CP_HOST_EXACT;
+	rules[0].key.len = 0;
 	assert_int_equal(cp_index_build(rules, 1, &idx, NULL, NULL), CERTPIN_E_INVALID_ARG);
 	assert_int_equal(cp_index_build(rules, 1, NULL, NULL, NULL), CERTPIN_E_INVALID_ARG);
 	free(rules);
@@ -350,7 +367,7 @@ static const struct certpin_rule *reference_lookup(const struct certpin_rule *ru
 	const struct certpin_rule *best = NULL;
 	size_t best_score = 0;
 	for (size_t i = 0; i < n; i++) {
-		const cp_host_pattern *p = &rules[i].pat;
+		const cp_host_key *p = &rules[i].key;
 		size_t score = 0;
 		int tail = len > p->len && host[len - p->len - 1] == '.' &&
 		           memcmp(host + len - p->len, p->name, p->len) == 0;
@@ -385,7 +402,9 @@ static void index_agrees_with_a_linear_scan_on_random_policies(void **state)
 	for (int round = 0; round < 300; round++) {
 		size_t n = 1 + rnd(40), m = 0;
 		struct certpin_rule *rules = calloc(n, sizeof *rules);
+		cp_host_pattern *pats = calloc(n, sizeof *pats);
 		assert_non_null(rules);
+		assert_non_null(pats);
 		for (size_t i = 0; i < n; i++) {
 			random_name(name, 4);
 			uint32_t form = rnd(4);
@@ -394,8 +413,7 @@ static void index_agrees_with_a_linear_scan_on_random_policies(void **state)
 			         : form == 2 ? "**."
 			                     : "",
 			         name);
-			if (cp_host_pattern_parse(text, strlen(text), form == 3, &rules[m].pat,
-			                          NULL) != CERTPIN_OK)
+			if (key_rule(&rules[m], &pats[m], text, form == 3, NULL) != CERTPIN_OK)
 				continue; /* e.g. a pattern on one label */
 			m++;
 		}
@@ -405,8 +423,8 @@ static void index_agrees_with_a_linear_scan_on_random_policies(void **state)
 		/* Drop the later of each duplicate pair until the set builds. */
 		while ((rc = cp_index_build(rules, m, &idx, &a, &b)) == CERTPIN_E_DUPLICATE) {
 			assert_true(a < b && b < m);
-			assert_int_equal(rules[a].pat.kind, rules[b].pat.kind);
-			assert_string_equal(rules[a].pat.name, rules[b].pat.name);
+			assert_int_equal(rules[a].key.kind, rules[b].key.kind);
+			assert_string_equal(rules[a].key.name, rules[b].key.name);
 			memmove(&rules[b], &rules[b + 1], (m - b - 1) * sizeof *rules);
 			m--;
 		}
@@ -418,13 +436,14 @@ static void index_agrees_with_a_linear_scan_on_random_policies(void **state)
 			if (got != want)
 				fail_msg("host '%s': index gave '%s' (kind %d), reference '%s' "
 				         "(kind %d)",
-				         name, got ? got->pat.name : "none",
-				         got ? (int)got->pat.kind : -1,
-				         want ? want->pat.name : "none",
-				         want ? (int)want->pat.kind : -1);
+				         name, got ? got->key.name : "none",
+				         got ? (int)got->key.kind : -1,
+				         want ? want->key.name : "none",
+				         want ? (int)want->key.kind : -1);
 		}
 		cp_index_free(idx);
 		free(rules);
+		free(pats);
 	}
 }
 
@@ -436,14 +455,16 @@ static void hundred_thousand_rules_are_all_found(void **state)
 {
 	(void)state;
 	struct certpin_rule *rules = calloc(MANY, sizeof *rules);
+	cp_host_pattern *pats = calloc(MANY, sizeof *pats);
 	assert_non_null(rules);
+	assert_non_null(pats);
 	char host[CERTPIN_HOST_MAX + 1];
 	for (unsigned i = 0; i < MANY; i++) {
 		/* Shared suffixes, so probe runs and parent walks are exercised. */
 		int n = snprintf(host, sizeof host, "%sh%u.svc%u.example.com",
 		                 i % 3 == 1 ? "*." : (i % 3 == 2 ? "**." : ""), i, i % 97);
 		assert_true(n > 0);
-		certpin_err rc = cp_host_pattern_parse(host, (size_t)n, 0, &rules[i].pat, NULL);
+		certpin_err rc = key_rule(&rules[i], &pats[i], host, 0, NULL);
 		assert_int_equal(rc, CERTPIN_OK);
 		rules[i].spec_index = i;
 	}
@@ -451,11 +472,11 @@ static void hundred_thousand_rules_are_all_found(void **state)
 	assert_int_equal(cp_index_build(rules, MANY, &idx, NULL, NULL), CERTPIN_OK);
 	assert_true(cp_index_memory(idx) < 16u * 1024 * 1024);
 	for (unsigned i = 0; i < MANY; i++) {
-		const char *name = rules[i].pat.name;
+		const char *name = rules[i].key.name;
 		const struct certpin_rule *want = &rules[i];
 		switch (i % 3) {
 		case 0:
-			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].pat.len, 0), want);
+			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].key.len, 0), want);
 			break;
 		case 1: {
 			int n = snprintf(host, sizeof host, "x.%s", name);
@@ -465,7 +486,7 @@ static void hundred_thousand_rules_are_all_found(void **state)
 			break;
 		}
 		default: {
-			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].pat.len, 0), want);
+			assert_ptr_equal(cp_index_lookup(idx, name, rules[i].key.len, 0), want);
 			int n = snprintf(host, sizeof host, "x.y.%s", name);
 			assert_ptr_equal(cp_index_lookup(idx, host, (size_t)n, 0), want);
 			break;
@@ -476,6 +497,7 @@ static void hundred_thousand_rules_are_all_found(void **state)
 	assert_null(cp_index_lookup(idx, "h100000.svc1.example.com", 24, 0));
 	cp_index_free(idx);
 	free(rules);
+	free(pats);
 }
 
 int main(void)

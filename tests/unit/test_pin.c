@@ -360,6 +360,38 @@ static void base64_strict_decoder_refuses_noncanonical_input(void **state)
 	assert_int_equal(cp_b64_decode_strict("Zm8=", 4, out, 2, NULL), 2);
 }
 
+/* The decoder's byte table agrees with the alphabet at every position of a quad. */
+static void base64_decoder_reads_every_byte_as_the_alphabet_says(void **state)
+{
+	(void)state;
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (unsigned c = 0; c < 256; c++) {
+		const char *hit = memchr(alphabet, (int)c, 64);
+		for (unsigned pos = 0; pos < 4; pos++) {
+			char in[4] = {'A', 'A', 'A', 'A'};
+			in[pos] = (char)c;
+			uint8_t out[3];
+			const char *why = NULL;
+			size_t n = cp_b64_decode_strict(in, 4, out, sizeof out, &why);
+			if (hit != NULL) {
+				/* "AAAA" with one character of value v at pos */
+				uint32_t v = (uint32_t)(hit - alphabet) << (18 - 6 * pos);
+				assert_int_equal(n, 3);
+				assert_int_equal(out[0], (uint8_t)(v >> 16));
+				assert_int_equal(out[1], (uint8_t)(v >> 8));
+				assert_int_equal(out[2], (uint8_t)v);
+			} else if (c == '=' && pos == 3) {
+				assert_int_equal(n, 2); /* "AAA=" */
+			} else {
+				if (n != (size_t)-1)
+					fail_msg("byte 0x%02x at %u was accepted", c, pos);
+				assert_non_null(why);
+			}
+		}
+	}
+}
+
 /* ---- SHA-256 ----------------------------------------------------------- */
 
 static void evp_sha256(const uint8_t *p, size_t n, uint8_t out[32])
@@ -593,6 +625,7 @@ int main(void)
 	    cmocka_unit_test(equal_compares_type_and_hash),
 	    cmocka_unit_test(base64_encodes_rfc4648_vectors),
 	    cmocka_unit_test(base64_strict_decoder_refuses_noncanonical_input),
+	    cmocka_unit_test(base64_decoder_reads_every_byte_as_the_alphabet_says),
 	    cmocka_unit_test(sha256_matches_known_answers),
 	    cmocka_unit_test(sha256_is_correct_from_many_threads),
 	    cmocka_unit_test(trustkit_vectors_match),
