@@ -16,6 +16,10 @@
 #include "internal.h"
 
 #define LABEL_MAX 63
+#define EMBEDDED_IPV4                                                                             \
+	"IPv6 address that embeds an IPv4 address (::ffff:a.b.c.d or ::a.b.c.d): write the "     \
+	"IPv4 address"
+
 /* Longest text inet_pton is offered; any valid IPv6 literal is shorter. */
 #define IP_TEXT_MAX 63
 /* Longest NUL-terminated input certpin_host_normalize looks at. */
@@ -62,7 +66,28 @@ static int last_label_is_number(const char *s, size_t n)
 	return 0;
 }
 
-/* Parses s[0..n) as an IP literal of family af into canonical text in out. */
+/*
+ * IPv6 addresses that embed an IPv4 address (::ffff:a.b.c.d mapped, ::a.b.c.d
+ * compatible) reach the IPv4 host, but a rule for "a.b.c.d" would not apply
+ * to them: refuse them so no spelling of an address bypasses its rule.
+ */
+static int embeds_ipv4(const unsigned char addr[16])
+{
+	static const unsigned char zero[10] = {0};
+	if (memcmp(addr, zero, sizeof zero) != 0)
+		return 0;
+	if (addr[10] == 0xff && addr[11] == 0xff)
+		return 1; /* ::ffff:0:0/96 */
+	if (addr[10] != 0 || addr[11] != 0)
+		return 0;
+	/* ::/96 except :: and ::1 */
+	return !(addr[12] == 0 && addr[13] == 0 && addr[14] == 0 && addr[15] <= 1);
+}
+
+/*
+ * Parses s[0..n) as an IP literal of family af into canonical text in out.
+ * Returns 1, 0 when it is not one, -1 for an IPv6 address embedding IPv4.
+ */
 static int ip_literal(int af, const char *s, size_t n, char out[CERTPIN_HOST_MAX + 1],
                       size_t *outlen)
 {
@@ -74,6 +99,8 @@ static int ip_literal(int af, const char *s, size_t n, char out[CERTPIN_HOST_MAX
 	text[n] = '\0';
 	if (inet_pton(af, text, addr) != 1)
 		return 0;
+	if (af == AF_INET6 && embeds_ipv4(addr))
+		return -1;
 	if (inet_ntop(af, addr, out, CERTPIN_HOST_MAX + 1) == NULL)
 		return 0;
 	*outlen = strlen(out);
@@ -168,18 +195,23 @@ static certpin_err normalize(const char *s, size_t n, size_t base, int brackets,
 			return cp_err_set(err, CERTPIN_E_HOST,
 			                  "write IPv6 addresses in policies without brackets (::1, "
 			                  "not [::1])");
-		if (n < 2 || s[n - 1] != ']' || !ip_literal(AF_INET6, s + 1, n - 2, out, outlen)) {
+		int ip = n < 2 || s[n - 1] != ']' ? 0 : ip_literal(AF_INET6, s + 1, n - 2, out, outlen);
+		if (ip != 1) {
 			out[0] = '\0';
+			*outlen = 0;
 			return cp_err_set(err, CERTPIN_E_HOST,
-			                  "bracketed host is not a valid IPv6 address");
+			                  ip < 0 ? EMBEDDED_IPV4 : "bracketed host is not a valid IPv6 address");
 		}
 		*is_ip = 1;
 		return CERTPIN_OK;
 	}
 	if (memchr(s, ':', n) != NULL) {
-		if (!ip_literal(AF_INET6, s, n, out, outlen)) {
+		int ip = ip_literal(AF_INET6, s, n, out, outlen);
+		if (ip != 1) {
 			out[0] = '\0';
 			*outlen = 0;
+			if (ip < 0)
+				return cp_err_set(err, CERTPIN_E_HOST, EMBEDDED_IPV4);
 			return cp_err_set(err, CERTPIN_E_HOST,
 			                  "host name contains ':' but is not a valid IPv6 address "
 			                  "(a port does not belong in a host name)");
@@ -228,7 +260,7 @@ static certpin_err normalize(const char *s, size_t n, size_t base, int brackets,
 	if (last_label_is_number(out, n)) {
 		char name[CERTPIN_HOST_MAX + 1];
 		memcpy(name, out, n + 1);
-		if (!ip_literal(AF_INET, name, n, out, outlen)) {
+		if (ip_literal(AF_INET, name, n, out, outlen) != 1) {
 			out[0] = '\0';
 			*outlen = 0;
 			return cp_err_set(err, CERTPIN_E_HOST,
@@ -361,4 +393,27 @@ size_t cp_host_pattern_text(const cp_host_pattern *pat, char *out, size_t n)
 	memcpy(out + a, pat->name, b);
 	out[a + b] = '\0';
 	return total;
+}
+
+cp_host_key cp_host_key_make(const cp_host_pattern *pat, const char *name)
+{
+	cp_host_key k;
+	memset(&k, 0, sizeof k);
+	/* A parsed pattern always fits; anything else gets the empty key, which
+	 * cp_index_build refuses. */
+	if (pat == NULL || name == NULL || pat->len == 0 || pat->len > CERTPIN_HOST_MAX)
+		return k;
+	switch (pat->kind) {
+	case CP_HOST_EXACT:
+	case CP_HOST_WILDCARD:
+	case CP_HOST_SUBTREE:
+		break;
+	default:
+		return k;
+	}
+	k.kind = (uint8_t)pat->kind;
+	k.is_ip = pat->is_ip != 0;
+	k.len = (uint16_t)pat->len;
+	k.name = name;
+	return k;
 }

@@ -427,6 +427,9 @@ static void bad_inputs_fail_closed(void **state)
 	assert_non_null(strstr(certpin_verdict_reason(v), "no host name"));
 	assert_int_equal(certpin_evaluate(p, "bad..host", P.chain, 3, NOW, &v), CERTPIN_OK);
 	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
+	/* an IPv6 spelling of an IPv4 address cannot dodge an IPv4 rule */
+	assert_int_equal(certpin_evaluate(p, "::ffff:127.0.0.1", P.chain, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
 	assert_int_equal(certpin_evaluate(p, "api.test", P.chain, 0, NOW, &v), CERTPIN_OK);
 	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
 
