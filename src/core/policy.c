@@ -34,8 +34,18 @@ _Static_assert(CERTPIN_HOST_MAX <= UINT16_MAX, "key.len is 16 bits");
 /* A policy holds up to CERTPIN_MAX_DOMAINS rules: keep them small. */
 _Static_assert(sizeof(struct certpin_rule) <= 128, "struct certpin_rule grew");
 
+/*
+ * pin_files work per policy: every file read parses up to 1 MiB and checks
+ * each certificate's self-signature, so a small policy naming big files many
+ * times could keep a loader busy for hours. These caps bound the whole load.
+ */
+#define CP_MAX_PIN_FILE_READS 256u
+#define CP_MAX_PIN_FILE_OBJECTS 4096u
+
 struct certpin_builder {
 	char *base_dir; /* NULL: relative pin_files are relative to the cwd */
+	size_t pin_file_reads;   /* pin files read by the rules added so far */
+	size_t pin_file_objects; /* objects found in them */
 	certpin_unlisted unlisted;
 	certpin_validation validation;
 	struct certpin_rule *rules;
@@ -139,6 +149,7 @@ typedef struct draft {
 	size_t n_lists;
 	const certpin_object *anchors[CP_MAX_ANCHORS];
 	size_t n_anchors;
+	size_t pin_file_objects; /* this rule's share, added to the builder on success */
 } draft;
 
 static void draft_release(draft *d)
@@ -284,6 +295,12 @@ static certpin_err load_pin_file(const certpin_builder *b, const certpin_rule_sp
                                  size_t i, certpin_error *err)
 {
 	const char *name = s->pin_files[i];
+	if (b->pin_file_reads + d->n_lists >= CP_MAX_PIN_FILE_READS) {
+		cp_err_set(err, CERTPIN_E_TOO_LARGE, "more than %u pin files in one policy",
+		           CP_MAX_PIN_FILE_READS);
+		cp_err_prefix_path(err, "pin_files[%zu]", i);
+		return CERTPIN_E_TOO_LARGE;
+	}
 	if (name == NULL) {
 		cp_err_set(err, CERTPIN_E_INVALID_ARG, "NULL pin file");
 		cp_err_prefix_path(err, "pin_files[%zu]", i);
@@ -313,6 +330,14 @@ static certpin_err load_pin_file(const certpin_builder *b, const certpin_rule_sp
 	d->lists[d->n_lists++] = list;
 
 	size_t n = certpin_object_list_count(list);
+	d->pin_file_objects += n;
+	if (b->pin_file_objects + d->pin_file_objects > CP_MAX_PIN_FILE_OBJECTS) {
+		cp_err_set(err, CERTPIN_E_TOO_LARGE,
+		           "more than %u certificates and keys in the pin files of one policy",
+		           CP_MAX_PIN_FILE_OBJECTS);
+		cp_err_prefix_path(err, "pin_files[%zu]", i);
+		return CERTPIN_E_TOO_LARGE;
+	}
 	for (size_t j = 0; j < n; j++) {
 		const certpin_object *o = certpin_object_list_get(list, j);
 		if (o == NULL)
@@ -574,6 +599,8 @@ static certpin_err add_rule(certpin_builder *b, const certpin_rule_spec *s, draf
 		                                         : "trust anchor too large");
 	r->spec_index = (uint32_t)b->n_rules;
 	b->n_rules++;
+	b->pin_file_reads += d->n_lists;
+	b->pin_file_objects += d->pin_file_objects;
 	return CERTPIN_OK;
 }
 
@@ -590,6 +617,7 @@ certpin_err certpin_builder_add_rule(certpin_builder *b, const certpin_rule_spec
 	d.has_cert_pins = 0;
 	d.n_lists = 0;
 	d.n_anchors = 0;
+	d.pin_file_objects = 0;
 	memset(d.root_only, 0, sizeof d.root_only);
 	certpin_err rc = add_rule(b, spec, &d, err);
 	draft_release(&d);

@@ -1307,6 +1307,75 @@ static void unreadable_policy_file_is_an_io_error(void **state)
 	assert_int_equal(err.line, 3);
 }
 
+/* A PEM file of `count` copies of one self-signed certificate, in the temp dir. */
+static const char *pem_of_copies(const char *name, int count)
+{
+	EVP_PKEY *k = tu_key(TU_P256);
+	X509 *x = tu_cert(k, "Budget CA", NULL, NULL, 1, NULL, 0, 4102444800);
+	BIO *bio = BIO_new(BIO_s_mem());
+	for (int i = 0; i < count; i++)
+		assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+	char *pem = NULL;
+	long n = BIO_get_mem_data(bio, &pem);
+	const char *path = tu_write_tmp(name, pem, (size_t)n);
+	BIO_free(bio);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return path;
+}
+
+static void pin_file_reads_per_policy_are_capped(void **state)
+{
+	(void)state;
+	static char path[512];
+	snprintf(path, sizeof path, "%s", pem_of_copies("one.pem", 1));
+	const char *files[CERTPIN_MAX_PIN_FILES];
+	for (size_t i = 0; i < CERTPIN_MAX_PIN_FILES; i++)
+		files[i] = path;
+	certpin_builder *b = certpin_builder_new(NULL);
+	certpin_error err;
+	char host[64];
+	certpin_rule_spec s = {0};
+	s.pin_files = files;
+	s.n_pin_files = CERTPIN_MAX_PIN_FILES;
+	s.host = host;
+	/* 16 rules x 16 files = 256 reads: allowed; the 257th is refused */
+	for (int r = 0; r < 16; r++) {
+		snprintf(host, sizeof host, "h%d.example.com", r);
+		assert_int_equal(certpin_builder_add_rule(b, &s, &err), CERTPIN_OK);
+	}
+	snprintf(host, sizeof host, "last.example.com");
+	s.n_pin_files = 1;
+	assert_int_equal(certpin_builder_add_rule(b, &s, &err), CERTPIN_E_TOO_LARGE);
+	assert_string_equal(err.path, "pin_files[0]");
+	assert_non_null(strstr(err.message, "more than 256 pin files"));
+	certpin_builder_free(b);
+}
+
+static void pin_file_objects_per_policy_are_capped(void **state)
+{
+	(void)state;
+	static char path[512];
+	snprintf(path, sizeof path, "%s", pem_of_copies("many.pem", 1000));
+	const char *files[] = {path, path, path, path, path};
+	certpin_builder *b = certpin_builder_new(NULL);
+	certpin_error err;
+	certpin_rule_spec s = {0};
+	s.host = "api.example.com";
+	s.pin_files = files;
+	s.n_pin_files = 4; /* 4,000 objects: allowed */
+	assert_int_equal(certpin_builder_add_rule(b, &s, &err), CERTPIN_OK);
+	s.host = "www.example.com";
+	s.n_pin_files = 1; /* 5,000 in the policy: refused, and the builder keeps its count */
+	assert_int_equal(certpin_builder_add_rule(b, &s, &err), CERTPIN_E_TOO_LARGE);
+	assert_string_equal(err.path, "pin_files[0]");
+	assert_non_null(strstr(err.message, "more than 4096"));
+	certpin_policy *p = NULL;
+	assert_int_equal(certpin_builder_finish(b, 0, &p, NULL, &err), CERTPIN_OK);
+	assert_int_equal(certpin_policy_rule_count(p), 1);
+	certpin_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1349,6 +1418,8 @@ int main(void)
 	    cmocka_unit_test(hundred_thousand_and_one_domains_are_too_many),
 	    cmocka_unit_test(policy_file_over_one_mib_is_too_large),
 	    cmocka_unit_test(unreadable_policy_file_is_an_io_error),
+	    cmocka_unit_test(pin_file_reads_per_policy_are_capped),
+	    cmocka_unit_test(pin_file_objects_per_policy_are_capped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
