@@ -6,7 +6,9 @@
  * EVP_sha256() look the algorithm up in the provider store on every call
  * (about 200 ns, as much as hashing a P-256 SPKI), and EVP_Digest() also
  * allocates a context each time. So the digest is fetched once per process
- * and each thread keeps one EVP_MD_CTX that it reinitialises per hash.
+ * and each thread keeps one EVP_MD_CTX that it reinitialises per hash. A
+ * caller that hashes several things (certpin_evaluate: one per certificate)
+ * looks that context up once with cp_sha256_ctx_get.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -64,6 +66,19 @@ static EVP_MD_CTX *thread_ctx(void)
 	return ctx;
 }
 
+/* The digest itself, on a context of this thread; the caller checked the arguments. */
+static inline int digest(EVP_MD_CTX *ctx, const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN])
+{
+	unsigned int len = 0;
+	if (!EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
+	    !EVP_DigestFinal_ex(ctx, out, &len) || len != CERTPIN_HASH_LEN) {
+		/* callers fail closed; don't hand back a half-written hash */
+		memset(out, 0, CERTPIN_HASH_LEN);
+		return -1;
+	}
+	return 0;
+}
+
 int cp_sha256(const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN])
 {
 	if (out == NULL || (p == NULL && n != 0))
@@ -73,14 +88,29 @@ int cp_sha256(const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN])
 	EVP_MD_CTX *ctx = thread_ctx();
 	if (ctx == NULL)
 		return -1;
-	unsigned int len = 0;
-	if (!EVP_DigestInit_ex2(ctx, sha256_md, NULL) || !EVP_DigestUpdate(ctx, p, n) ||
-	    !EVP_DigestFinal_ex(ctx, out, &len) || len != CERTPIN_HASH_LEN) {
-		/* callers fail closed; don't hand back a half-written hash */
+	return digest(ctx, p, n, out);
+}
+
+/*
+ * The cp_sha256_ctx handed out is the thread's EVP_MD_CTX itself (the type
+ * is opaque to callers, so an mbedTLS file can hand out its own context).
+ */
+cp_sha256_ctx *cp_sha256_ctx_get(void)
+{
+	if (pthread_once(&sha256_once, sha256_init) != 0 || !ctx_key_ok || sha256_md == NULL)
+		return NULL;
+	return (cp_sha256_ctx *)thread_ctx();
+}
+
+int cp_sha256_with(cp_sha256_ctx *ctx, const uint8_t *p, size_t n, uint8_t out[CERTPIN_HASH_LEN])
+{
+	if (out == NULL)
+		return -1;
+	if (ctx == NULL || (p == NULL && n != 0)) {
 		memset(out, 0, CERTPIN_HASH_LEN);
 		return -1;
 	}
-	return 0;
+	return digest((EVP_MD_CTX *)ctx, p, n, out);
 }
 
 /* Length of the longest prefix of s[0..n) that does not end inside a UTF-8 sequence. */

@@ -24,18 +24,43 @@ enum {
 	TAG_CTX0_CONS = 0xa0, /* [0] EXPLICIT, constructed */
 };
 
-int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *vlen)
+/*
+ * The TLV reader of cp_der_tlv without the argument checks, inlined into the
+ * walks below: a certificate takes about 19 reads, and as calls they cost
+ * as much as the rest of the walk. Needs in != NULL when n != 0. The tag
+ * must be `want`, or any single-byte tag when want is 0 (a `want` of the
+ * high-tag-number form never matches; for the constant tags of the walks,
+ * the test folds away). Lengths of one and two long-form bytes (every
+ * certificate part below 64 KiB) are read without the loop, with the same
+ * checks as for k bytes.
+ */
+static inline __attribute__((always_inline)) int tlv(const uint8_t *in, size_t n, uint8_t want,
+                                                     size_t *hdr, size_t *vlen)
 {
-	if (in == NULL || tag == NULL || hdr == NULL || vlen == NULL || n < 2)
+	if (n < 2)
 		return -1;
-	if ((in[0] & 0x1f) == 0x1f)
+	if (want != 0) {
+		if (in[0] != want || (want & 0x1f) == 0x1f)
+			return -1;
+	} else if ((in[0] & 0x1f) == 0x1f) {
 		return -1; /* high-tag-number form */
+	}
 
 	size_t h, v;
 	uint8_t l0 = in[1];
 	if (l0 < 0x80) {
 		h = 2;
 		v = l0;
+	} else if (l0 == 0x81) {
+		if (n < 3 || in[2] < 0x80)
+			return -1; /* cut off, or long form for a length that fits the short form */
+		h = 3;
+		v = in[2];
+	} else if (l0 == 0x82) {
+		if (n < 4 || in[2] == 0)
+			return -1; /* cut off, or a leading zero length byte: not minimal */
+		h = 4;
+		v = (size_t)in[2] << 8 | in[3];
 	} else {
 		size_t k = l0 & 0x7fu;
 		if (k == 0)
@@ -55,9 +80,18 @@ int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *v
 	}
 	if (v > n - h)
 		return -1;
-	*tag = in[0];
 	*hdr = h;
 	*vlen = v;
+	return 0;
+}
+
+int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *vlen)
+{
+	if (in == NULL || tag == NULL || hdr == NULL || vlen == NULL)
+		return -1;
+	if (tlv(in, n, 0, hdr, vlen) != 0)
+		return -1;
+	*tag = in[0];
 	return 0;
 }
 
@@ -66,13 +100,11 @@ int cp_der_tlv(const uint8_t *in, size_t n, uint8_t *tag, size_t *hdr, size_t *v
  * when want is 0). whole gets tag+length+value, val the value alone (either
  * may be NULL).
  */
-static int take(cp_slice *c, uint8_t want, cp_slice *whole, cp_slice *val)
+static inline __attribute__((always_inline)) int take(cp_slice *c, uint8_t want, cp_slice *whole,
+                                                      cp_slice *val)
 {
-	uint8_t tag;
 	size_t hdr, vlen;
-	if (cp_der_tlv(c->p, c->n, &tag, &hdr, &vlen) != 0)
-		return -1;
-	if (want != 0 && tag != want)
+	if (tlv(c->p, c->n, want, &hdr, &vlen) != 0)
 		return -1;
 	if (whole != NULL) {
 		whole->p = c->p;

@@ -182,7 +182,11 @@ certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, con
 	const struct certpin_rule *rule = cp_index_lookup(policy->index, v->host, hlen, is_ip);
 	v->rule = rule;
 
-	/* Pins and subjects of the chain: one DER walk and one hash each. */
+	/*
+	 * Pins and subjects of the chain: one DER walk and one hash each, on the
+	 * thread's hash context looked up once (NULL fails the first hash).
+	 */
+	cp_sha256_ctx *hctx = cp_sha256_ctx_get();
 	size_t subj_total = 0;
 	cp_cert_view views[CERTPIN_MAX_CHAIN];
 	for (size_t i = 0; i < n; i++) {
@@ -192,7 +196,7 @@ certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, con
 			return CERTPIN_OK;
 		}
 		v->pins[i].type = CERTPIN_PIN_SPKI_SHA256;
-		if (cp_sha256(views[i].spki.p, views[i].spki.n, v->pins[i].hash) != 0) {
+		if (cp_sha256_with(hctx, views[i].spki.p, views[i].spki.n, v->pins[i].hash) != 0) {
 			set_reason(v, "SHA-256 failed in the crypto library");
 			return CERTPIN_OK;
 		}
@@ -236,7 +240,7 @@ certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, con
 	for (size_t i = 0; i < n; i++) {
 		certs[i].type = CERTPIN_PIN_CERT_SHA256;
 		if (rule->has_cert_pins &&
-		    cp_sha256(views[i].whole.p, views[i].whole.n, certs[i].hash) != 0) {
+		    cp_sha256_with(hctx, views[i].whole.p, views[i].whole.n, certs[i].hash) != 0) {
 			set_reason(v, "SHA-256 failed in the crypto library");
 			return CERTPIN_OK;
 		}

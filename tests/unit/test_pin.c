@@ -613,6 +613,30 @@ static void der_functions_refuse_the_wrong_object(void **state)
 	EVP_PKEY_free(key);
 }
 
+static void sha256_with_thread_context_matches_one_shot(void **state)
+{
+	(void)state;
+	static const uint8_t msg[] = "certpin";
+	/* SHA-256("certpin") computed independently with OpenSSL's EVP_Digest */
+	uint8_t want[32], got[32], one[32];
+	unsigned int wl = 0;
+	assert_true(EVP_Digest(msg, sizeof msg - 1, want, &wl, EVP_sha256(), NULL));
+	cp_sha256_ctx *ctx = cp_sha256_ctx_get();
+	assert_non_null(ctx);
+	assert_ptr_equal(cp_sha256_ctx_get(), ctx); /* one per thread */
+	assert_int_equal(cp_sha256_with(ctx, msg, sizeof msg - 1, got), 0);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(cp_sha256(msg, sizeof msg - 1, one), 0);
+	assert_memory_equal(one, want, 32);
+	/* reuse after another hash on the same context */
+	assert_int_equal(cp_sha256_with(ctx, msg, sizeof msg - 1, got), 0);
+	assert_memory_equal(got, want, 32);
+	/* a missing context fails closed: -1 and a zeroed output */
+	static const uint8_t zero[32];
+	assert_int_equal(cp_sha256_with(NULL, msg, sizeof msg - 1, got), -1);
+	assert_memory_equal(got, zero, 32);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +655,7 @@ int main(void)
 	    cmocka_unit_test(trustkit_vectors_match),
 	    cmocka_unit_test(spki_pins_of_every_key_type_match_openssl),
 	    cmocka_unit_test(der_functions_refuse_the_wrong_object),
+	    cmocka_unit_test(sha256_with_thread_context_matches_one_shot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
