@@ -24,9 +24,12 @@ policy int.json api.test "\"$INT_PIN\", \"$BACKUP_PIN\""
 openssl x509 -in leaf.pem -outform DER -out leaf.der
 openssl x509 -in int.pem -outform DER -out int.der
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
+# The compiler and (for a sanitized build) the runtime flags the library was built with.
+CC=${CERTPIN_CC:-cc}
+read -r -a XFLAGS <<<"${CERTPIN_CONSUMER_FLAGS:-}"
 
 # pkg-config, shared library
-if cc -o consumer-shared "$CERTPIN_SRC/examples/der_chain.c" $(pkg-config --cflags --libs certpin) 2>"$T/cc.log"; then
+if "$CC" "${XFLAGS[@]}" -o consumer-shared "$CERTPIN_SRC/examples/der_chain.c" $(pkg-config --cflags --libs certpin) 2>"$T/cc.log"; then
 	ok "pkg-config consumer builds"
 	expect_exit 0 "pkg-config consumer pins a chain" -- env LD_LIBRARY_PATH="$libdir" ./consumer-shared int.json api.test leaf.der int.der
 	if ldd ./consumer-shared | grep -q "$libdir\|$prefix" || LD_LIBRARY_PATH="$libdir" ldd ./consumer-shared | grep -q libcertpin; then
@@ -37,7 +40,7 @@ else
 fi
 
 # pkg-config, static library
-if cc -DCERTPIN_STATIC -o consumer-static "$CERTPIN_SRC/examples/der_chain.c" $(pkg-config --cflags certpin) \
+if "$CC" "${XFLAGS[@]}" -DCERTPIN_STATIC -o consumer-static "$CERTPIN_SRC/examples/der_chain.c" $(pkg-config --cflags certpin) \
 	"$libdir/libcertpin.a" $(pkg-config --libs --static certpin | sed 's/-lcertpin//') 2>"$T/cc.log"; then
 	ok "static consumer builds"
 	expect_exit 0 "static consumer pins a chain" -- ./consumer-static int.json api.test leaf.der int.der
@@ -54,7 +57,8 @@ find_package(certpin 0.1 REQUIRED)
 add_executable(consumer $CERTPIN_SRC/examples/der_chain.c)
 target_link_libraries(consumer PRIVATE certpin::certpin)
 EOC
-if cmake -S cm -B cm/build -DCMAKE_PREFIX_PATH="$prefix" >"$T/cm.log" 2>&1 && cmake --build cm/build >>"$T/cm.log" 2>&1; then
+if cmake -S cm -B cm/build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$CC" \
+	-DCMAKE_C_FLAGS="${XFLAGS[*]}" -DCMAKE_EXE_LINKER_FLAGS="${XFLAGS[*]}" >"$T/cm.log" 2>&1 && cmake --build cm/build >>"$T/cm.log" 2>&1; then
 	ok "find_package(certpin) consumer builds"
 	expect_exit 0 "CMake consumer pins a chain" -- env LD_LIBRARY_PATH="$libdir" cm/build/consumer int.json api.test leaf.der int.der
 else
