@@ -14,6 +14,7 @@ static const struct command {
 	{"pin", cmd_pin, "print the pins of certificates, keys and CSRs"},
 	{"eval", cmd_eval, "validate a chain offline and evaluate a policy on it"},
 	{"lint", cmd_lint, "check a policy for errors and risky rules"},
+	{"probe", cmd_probe, "show a server's chains and their pins"},
 };
 
 void cli_error(const char *fmt, ...)

@@ -2,7 +2,9 @@
 #ifndef CERTPIN_CLI_H
 #define CERTPIN_CLI_H
 
+#include <openssl/ssl.h>
 #include <stdio.h>
+#include <time.h>
 
 /* Exit codes (ARCHITECTURE.md, "Command line"). */
 enum {
@@ -18,6 +20,23 @@ enum {
 int cmd_pin(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+/* ---- connections (cli/net.c) ---- */
+/* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
+ * need_port). 0 or -1. */
+int cli_parse_hostport(const char *in, int need_port, char *host, size_t hn, char *port, size_t pn);
+/* A monotonic deadline `seconds` from now. */
+void cli_deadline(struct timespec *d, int seconds);
+/* Non-blocking TCP connection to addr:port by the deadline; fd or -1 with why. */
+int cli_connect(const char *addr, const char *port, const struct timespec *deadline, char *why,
+                size_t wn);
+/* After an SSL call returned ret: waits for the socket. 0 retry, -1 error, -2 timeout. */
+int cli_tls_wait(SSL *ssl, int ret, const struct timespec *deadline);
+/* SSL_connect until done: 0, -1 TLS error, -2 timeout. */
+int cli_handshake(SSL *ssl, const struct timespec *deadline);
+/* OpenSSL's last error as text (cleared afterwards). */
+void cli_openssl_error(char *buf, size_t n);
 
 /* Prints "certpin: " + message + newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

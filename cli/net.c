@@ -1,0 +1,165 @@
+/*
+ * Connecting for probe and check: HOST[:PORT] and --connect ADDR:PORT
+ * parsing, a TCP connection with a deadline, and a TLS handshake with a
+ * deadline on a non-blocking socket.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* "name", "name:443", "[::1]:443", "::1" -> host and port (default 443 unless need_port). */
+int cli_parse_hostport(const char *in, int need_port, char *host, size_t hn, char *port, size_t pn)
+{
+	const char *h = in, *p = NULL;
+	size_t hl;
+	if (in[0] == '[') {
+		const char *end = strchr(in, ']');
+		if (end == NULL)
+			return -1;
+		h = in + 1;
+		hl = (size_t)(end - h);
+		if (end[1] == ':')
+			p = end + 2;
+		else if (end[1] != '\0')
+			return -1;
+	} else {
+		const char *colon = strchr(in, ':');
+		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+			hl = (size_t)(colon - in);
+			p = colon + 1;
+		} else {
+			hl = strlen(in); /* no port, or a bare IPv6 address */
+		}
+	}
+	if (hl == 0 || hl >= hn || (need_port && p == NULL))
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	const char *port_text = p ? p : "443";
+	size_t pl = strlen(port_text);
+	if (pl == 0 || pl >= pn || strspn(port_text, "0123456789") != pl)
+		return -1;
+	long v = strtol(port_text, NULL, 10);
+	if (v < 1 || v > 65535)
+		return -1;
+	memcpy(port, port_text, pl + 1);
+	return 0;
+}
+
+static long ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	          (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+void cli_deadline(struct timespec *d, int seconds)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += seconds;
+}
+
+int cli_connect(const char *addr, const char *port, const struct timespec *deadline, char *why,
+                size_t wn)
+{
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int rc = getaddrinfo(addr, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(why, wn, "cannot resolve %s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	snprintf(why, wn, "cannot connect to %s port %s", addr, port);
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		int s = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (s < 0)
+			continue;
+		int fl = fcntl(s, F_GETFL);
+		if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0) {
+			close(s);
+			continue;
+		}
+		if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
+			if (errno != EINPROGRESS) {
+				snprintf(why, wn, "cannot connect to %s port %s: %s", addr, port,
+				         strerror(errno));
+				close(s);
+				continue;
+			}
+			struct pollfd pfd = {s, POLLOUT, 0};
+			int n = poll(&pfd, 1, (int)ms_left(deadline));
+			int err = 0;
+			socklen_t el = sizeof err;
+			if (n <= 0) {
+				snprintf(why, wn, "connection to %s port %s timed out", addr, port);
+				close(s);
+				continue;
+			}
+			if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+				snprintf(why, wn, "cannot connect to %s port %s: %s", addr, port,
+				         strerror(err ? err : errno));
+				close(s);
+				continue;
+			}
+		}
+		fd = s;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int cli_tls_wait(SSL *ssl, int ret, const struct timespec *deadline)
+{
+	int e = SSL_get_error(ssl, ret);
+	short ev;
+	if (e == SSL_ERROR_WANT_READ)
+		ev = POLLIN;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		ev = POLLOUT;
+	else
+		return -1;
+	struct pollfd pfd = {SSL_get_fd(ssl), ev, 0};
+	long ms = ms_left(deadline);
+	if (ms <= 0 || poll(&pfd, 1, (int)ms) <= 0)
+		return -2; /* timed out */
+	return 0;
+}
+
+int cli_handshake(SSL *ssl, const struct timespec *deadline)
+{
+	for (;;) {
+		int r = SSL_connect(ssl);
+		if (r == 1)
+			return 0;
+		int w = cli_tls_wait(ssl, r, deadline);
+		if (w != 0)
+			return w;
+	}
+}
+
+void cli_openssl_error(char *buf, size_t n)
+{
+	unsigned long e = ERR_peek_last_error();
+	if (e != 0)
+		ERR_error_string_n(e, buf, n);
+	else
+		snprintf(buf, n, "TLS handshake failed");
+	ERR_clear_error();
+}
