@@ -272,4 +272,15 @@ certpin_err cp_policy_load_mem_ex(const char *json, size_t len, const char *name
                                   certpin_policy **out, certpin_warnings **warnings,
                                   certpin_error *err);
 
+/* ---- policy holder (src/core/ctx.c) ------------------------------------ */
+
+/*
+ * The current policy (a new reference; the caller frees it) and the
+ * generation it belongs to, read together. NULL when c is NULL or its mutex
+ * cannot be taken: callers block.
+ */
+certpin_policy *cp_ctx_snapshot(certpin_ctx *c, uint64_t *generation) CP_WUR;
+/* A number that identifies c in this process and is never reused. */
+uint64_t cp_ctx_id(const certpin_ctx *c);
+
 #endif /* CERTPIN_INTERNAL_H */

@@ -428,6 +428,57 @@ CERTPIN_API const certpin_error *certpin_warnings_get(const certpin_warnings *w,
 CERTPIN_API void certpin_warnings_free(certpin_warnings *w);
 
 /* ------------------------------------------------------------------------ */
+/* Policy holder                                                             */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * The policy an application enforces now, shared by its TLS adapters
+ * (certpin_openssl_attach) and replaced atomically by updates.
+ *
+ * Every check takes a reference to the current policy (a snapshot) when it
+ * starts and evaluates on it without any lock; certpin_ctx_set_policy()
+ * swaps the pointer for later checks, and the old policy is freed when the
+ * last check (or verdict) that uses it lets go. The swap and the taking of
+ * a snapshot are serialised by a mutex held only for a pointer read plus a
+ * reference-count increment (or a pointer write), so a reader can never
+ * take a reference to a policy that a concurrent swap is freeing.
+ *
+ * All functions are thread-safe. The holder is reference-counted: an
+ * SSL_CTX it is attached to keeps it alive.
+ */
+typedef struct certpin_ctx certpin_ctx;
+
+/**
+ * @param p the first policy (a reference is taken; the caller keeps its own)
+ * @return a holder with reference count 1 and generation 1, or NULL on
+ *         allocation failure or when p is NULL.
+ */
+CERTPIN_API certpin_ctx *certpin_ctx_new(certpin_policy *p);
+/** Adds a reference; returns c. */
+CERTPIN_API certpin_ctx *certpin_ctx_ref(certpin_ctx *c);
+/** Drops a reference; on the last one drops the holder's policy reference and frees it. */
+CERTPIN_API void certpin_ctx_free(certpin_ctx *c);
+
+/**
+ * Makes p the policy of every check that starts from now on and adds one to
+ * the generation. Checks already running finish on the policy they took.
+ * @param p a reference is taken (the caller keeps its own)
+ * @return CERTPIN_OK, CERTPIN_E_INVALID_ARG, or CERTPIN_E_INTERNAL when the
+ *         mutex cannot be taken (the policy is then unchanged).
+ */
+CERTPIN_API certpin_err certpin_ctx_set_policy(certpin_ctx *c, certpin_policy *p);
+
+/** The current policy as a new reference (free it with certpin_policy_free); NULL if c is NULL. */
+CERTPIN_API certpin_policy *certpin_ctx_policy(certpin_ctx *c);
+
+/**
+ * How many policies the holder has had: 1 after certpin_ctx_new, one more
+ * per certpin_ctx_set_policy. TLS sessions remember the generation they were
+ * made under (see certpin_openssl.h). 0 if c is NULL.
+ */
+CERTPIN_API uint64_t certpin_ctx_generation(const certpin_ctx *c);
+
+/* ------------------------------------------------------------------------ */
 /* Evaluation                                                                */
 /* ------------------------------------------------------------------------ */
 
