@@ -15,6 +15,7 @@ static const struct command {
 	{"eval", cmd_eval, "validate a chain offline and evaluate a policy on it"},
 	{"lint", cmd_lint, "check a policy for errors and risky rules"},
 	{"probe", cmd_probe, "show a server's chains and their pins"},
+	{"check", cmd_check, "handshake with a server under a policy"},
 };
 
 void cli_error(const char *fmt, ...)

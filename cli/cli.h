@@ -3,6 +3,8 @@
 #define CERTPIN_CLI_H
 
 #include <openssl/ssl.h>
+
+#include "certpin/certpin.h"
 #include <stdio.h>
 #include <time.h>
 
@@ -21,6 +23,7 @@ int cmd_pin(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* ---- connections (cli/net.c) ---- */
 /* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
@@ -37,6 +40,11 @@ int cli_tls_wait(SSL *ssl, int ret, const struct timespec *deadline);
 int cli_handshake(SSL *ssl, const struct timespec *deadline);
 /* OpenSSL's last error as text (cleared afterwards). */
 void cli_openssl_error(char *buf, size_t n);
+
+/* Exit code of a verdict (the `check` row of ARCHITECTURE.md's table). */
+int cli_verdict_exit(certpin_verdict_code c);
+/* The verdict's message and a "verdict: NAME" line, or JSON, on stdout. */
+void cli_print_verdict(const certpin_verdict *v, int json);
 
 /* Prints "certpin: " + message + newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
