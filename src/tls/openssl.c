@@ -49,6 +49,8 @@ typedef struct cp_conn {
 	SSL_SESSION *vetted;      /* offered session re-checked at handshake start */
 	int have_verdict;         /* the verdict belongs to this handshake */
 	int checked;              /* this handshake ran a certificate check */
+	/* the application's info callback, when certpin had to reinstall its own */
+	void (*app_info)(const SSL *ssl, int where, int ret);
 } cp_conn;
 
 /* On a session that passed the check. */
@@ -357,16 +359,40 @@ static void info_cb(const SSL *cssl, int where, int ret)
 	const cp_attach *a = attachment(cssl);
 	if (a == NULL)
 		return;
+	/* OpenSSL passes its own, mutable SSL as const. */
+	SSL *ssl = (SSL *)(uintptr_t)cssl;
 	if (!SSL_is_server(cssl) && (where & (SSL_CB_HANDSHAKE_START | SSL_CB_HANDSHAKE_DONE))) {
-		/* OpenSSL passes its own, mutable SSL as const. */
-		SSL *ssl = (SSL *)(uintptr_t)cssl;
 		if (where & SSL_CB_HANDSHAKE_START)
 			handshake_start(ssl, a);
 		else
 			handshake_done(ssl);
 	}
-	if (a->prev_info != NULL)
+	const cp_conn *cn = SSL_get_ex_data(ssl, idx_conn);
+	if (cn != NULL && cn->app_info != NULL)
+		cn->app_info(cssl, where, ret);
+	else if (a->prev_info != NULL)
 		a->prev_info(cssl, where, ret);
+}
+
+/*
+ * The application replaced certpin's info callback (on the SSL, or on the
+ * SSL_CTX after attach). handshake_done() must still run: a handshake with
+ * no certificate at all (external PSK, PSK cipher suites) is caught only
+ * there. Put certpin's callback back on this SSL, chained to the
+ * application's, and reset what handshake_start() would have reset.
+ */
+static void keep_info_callback(SSL *ssl, cp_conn *cn)
+{
+	void (*eff)(const SSL *, int, int) = SSL_get_info_callback(ssl);
+	if (eff == NULL)
+		eff = SSL_CTX_get_info_callback(SSL_get_SSL_CTX(ssl));
+	if (eff == info_cb)
+		return;
+	cn->app_info = eff;
+	SSL_set_info_callback(ssl, info_cb);
+	cn->vetted = NULL;
+	cn->checked = 0;
+	cn->have_verdict = 0;
 }
 
 /*
@@ -381,14 +407,17 @@ static int hello_cb(SSL *ssl, unsigned int ext_type, unsigned int context,
 	if ((context & SSL_EXT_CLIENT_HELLO) == 0 || SSL_is_server(ssl))
 		return 0;
 	const cp_attach *a = attachment(ssl);
-	SSL_SESSION *sess = SSL_get_session(ssl);
-	if (a == NULL || sess == NULL || !SSL_SESSION_is_resumable(sess))
+	if (a == NULL)
 		return 0;
 	cp_conn *cn = conn_get(ssl);
 	if (cn == NULL) {
 		*al = SSL_AD_INTERNAL_ERROR;
 		return -1;
 	}
+	keep_info_callback(ssl, cn);
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	if (sess == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
 	if (cn->vetted == sess) {
 		cn->vetted = NULL; /* a second ClientHello (HelloRetryRequest) checks again */
 		return 0;

@@ -142,7 +142,13 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 	unsigned int hostflags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
 	if (profile != CERTPIN_VALIDATION_OPENSSL)
 		hostflags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; /* no CN fallback */
-	int ok = X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) == 1;
+	/*
+	 * Always sslserver: X509_STORE_CTX_set_purpose() keeps a purpose or trust
+	 * inherited from the store (X509_PURPOSE_ANY, say), which would skip the
+	 * serverAuth check; the param setters overwrite.
+	 */
+	int ok = X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER) == 1 &&
+	         X509_VERIFY_PARAM_set_trust(param, X509_TRUST_SSL_SERVER) == 1;
 	X509_VERIFY_PARAM_set_hostflags(param, hostflags);
 	if (is_ip)
 		ok = ok && X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "certpin/certpin_openssl.h"
 #include "internal.h"
@@ -772,6 +773,42 @@ static void store_flags_cannot_switch_off_date_checks(void **state)
 	certpin_policy_free(p);
 }
 
+static void store_purpose_cannot_replace_serverauth(void **state)
+{
+	(void)state;
+	/* a leaf for api.test whose EKU allows only clientAuth */
+	EVP_PKEY *k = tu_key(TU_P256);
+	X509 *client_only = tu_cert(k, "api.test", P.inter, P.int_key, 0, "DNS:api.test",
+	                            NOW - 86400, NOW + 86400);
+	int loc = X509_get_ext_by_NID(client_only, NID_ext_key_usage, -1);
+	assert_true(loc >= 0);
+	X509_EXTENSION_free(X509_delete_ext(client_only, loc));
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, P.inter, client_only, NULL, NULL, 0);
+	X509_EXTENSION *eku = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, "clientAuth");
+	assert_non_null(eku);
+	assert_int_equal(X509_add_ext(client_only, eku, -1), 1);
+	X509_EXTENSION_free(eku);
+	assert_true(X509_sign(client_only, P.int_key, EVP_sha256()) > 0);
+
+	certpin_policy *p = policy1(NULL, CERTPIN_UNLISTED_ALLOW);
+	X509 *ints[] = {P.inter};
+	static const int purposes[] = {0, X509_PURPOSE_ANY, X509_PURPOSE_SSL_CLIENT};
+	for (size_t i = 0; i < sizeof purposes / sizeof purposes[0]; i++) {
+		X509_STORE *st = store_with(P.root, NULL);
+		if (purposes[i] != 0)
+			assert_int_equal(X509_STORE_set_purpose(st, purposes[i]), 1);
+		assert_int_equal(verify(p, "api.test", client_only, ints, 1, st),
+		                 CERTPIN_V_CHAIN_INVALID);
+		assert_int_equal(verify(p, "api.test", P.leaf, ints, 1, st), CERTPIN_V_NOT_PINNED);
+		X509_STORE_free(st);
+	}
+	certpin_policy_free(p);
+	X509_free(client_only);
+	EVP_PKEY_free(k);
+}
+
 static void webpki_profile_refuses_weak_keys_and_ca_leaves(void **state)
 {
 	(void)state;
@@ -862,6 +899,7 @@ int main(void)
 		cmocka_unit_test(store_with_replaced_verification_fails_closed),
 		cmocka_unit_test(store_flags_cannot_switch_off_date_checks),
 		cmocka_unit_test(webpki_profile_refuses_weak_keys_and_ca_leaves),
+		cmocka_unit_test(store_purpose_cannot_replace_serverauth),
 	};
 	return cmocka_run_group_tests(tests, setup_pki, teardown_pki);
 }

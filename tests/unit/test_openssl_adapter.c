@@ -138,15 +138,14 @@ static void server_stop(void)
 	S.port = 0;
 }
 
-/* Starts s_server on 127.0.0.1:0 and reads the port it got from its "ACCEPT" line. */
-static void server_start(const char *cert, const char *key, const char *chain)
+/*
+ * Starts `timeout 60 openssl s_server -accept 127.0.0.1:0 ARGS...` and reads
+ * the port it got from its "ACCEPT" line.
+ */
+static void server_spawn(char *const *args)
 {
 	char out[600];
 	snprintf(out, sizeof out, "%s/s_server.%d.out", P.dir, (int)getpid());
-	char cert_p[600], key_p[600], chain_p[600];
-	cp_strlcpy(cert_p, path_of(cert), sizeof cert_p);
-	cp_strlcpy(key_p, path_of(key), sizeof key_p);
-	cp_strlcpy(chain_p, chain ? path_of(chain) : "", sizeof chain_p);
 	unlink(out);
 
 	pid_t pid = fork();
@@ -159,7 +158,7 @@ static void server_start(const char *cert, const char *key, const char *chain)
 		dup2(nul, 0);
 		dup2(fd, 1);
 		dup2(nul, 2);
-		char *argv[16];
+		char *argv[24];
 		int i = 0;
 		argv[i++] = (char *)(uintptr_t) "timeout";
 		argv[i++] = (char *)(uintptr_t) "60";
@@ -167,15 +166,8 @@ static void server_start(const char *cert, const char *key, const char *chain)
 		argv[i++] = (char *)(uintptr_t) "s_server";
 		argv[i++] = (char *)(uintptr_t) "-accept";
 		argv[i++] = (char *)(uintptr_t) "127.0.0.1:0";
-		argv[i++] = (char *)(uintptr_t) "-www";
-		argv[i++] = (char *)(uintptr_t) "-cert";
-		argv[i++] = cert_p;
-		argv[i++] = (char *)(uintptr_t) "-key";
-		argv[i++] = key_p;
-		if (chain != NULL) {
-			argv[i++] = (char *)(uintptr_t) "-cert_chain";
-			argv[i++] = chain_p;
-		}
+		for (int k = 0; args[k] != NULL && i < 23; k++)
+			argv[i++] = args[k];
 		argv[i] = NULL;
 		execvp("timeout", argv);
 		_exit(127);
@@ -205,6 +197,18 @@ static void server_start(const char *cert, const char *key, const char *chain)
 		usleep(50000);
 	}
 	fail_msg("s_server did not listen within 10 s");
+}
+
+static void server_start(const char *cert, const char *key, const char *chain)
+{
+	char cert_p[600], key_p[600], chain_p[600];
+	cp_strlcpy(cert_p, path_of(cert), sizeof cert_p);
+	cp_strlcpy(key_p, path_of(key), sizeof key_p);
+	cp_strlcpy(chain_p, chain ? path_of(chain) : "", sizeof chain_p);
+	char *args[] = {(char *)(uintptr_t) "-www", (char *)(uintptr_t) "-cert", cert_p,
+	                (char *)(uintptr_t) "-key", key_p,
+	                chain ? (char *)(uintptr_t) "-cert_chain" : NULL, chain_p, NULL};
+	server_spawn(args);
 }
 
 static int start_real(void **state)
@@ -903,6 +907,78 @@ static void replaced_cert_verify_callback_leaves_connection_unusable(void **stat
 	(void)ok;
 }
 
+/* ---- handshakes without a certificate ------------------------------------------ */
+
+static const unsigned char psk_key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static int psk_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+                           SSL_SESSION **sess)
+{
+	static const unsigned char aes128gcm_sha256[] = {0x13, 0x01};
+	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
+	*sess = NULL;
+	if (cipher == NULL || (md != NULL && SSL_CIPHER_get_handshake_digest(cipher) != md))
+		return 1;
+	SSL_SESSION *s = SSL_SESSION_new();
+	if (s == NULL || !SSL_SESSION_set1_master_key(s, psk_key, sizeof psk_key) ||
+	    !SSL_SESSION_set_cipher(s, cipher) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		return 0;
+	}
+	*sess = s;
+	*id = (const unsigned char *)"Client_identity";
+	*idlen = strlen("Client_identity");
+	return 1;
+}
+
+static void quiet_info_cb(const SSL *ssl, int where, int ret)
+{
+	(void)ssl, (void)where, (void)ret;
+}
+
+/*
+ * An external-PSK TLS 1.3 handshake presents no certificate, so the cert
+ * verify callback never runs. Whether or not the application replaced
+ * certpin's info callback (on the SSL or on the SSL_CTX), the connection
+ * must end up unusable with an INTERNAL_ERROR verdict (found in review:
+ * with a replaced callback it used to carry data).
+ */
+static void psk_handshake_without_certificate_is_unusable(void **state)
+{
+	(void)state;
+	char *args[] = {(char *)(uintptr_t) "-www", (char *)(uintptr_t) "-nocert",
+	                (char *)(uintptr_t) "-psk",
+	                (char *)(uintptr_t) "0102030405060708090a0b0c0d0e0f10",
+	                (char *)(uintptr_t) "-tls1_3", NULL};
+	server_spawn(args);
+	certpin_policy *p = pins_policy(P.leaf_pin, P.backup_pin);
+	certpin_ctx *c = certpin_ctx_new(p);
+	for (int mode = 0; mode < 3; mode++) {
+		SSL_CTX *ctx = client_ctx(c, TRUST_REAL, 0, 0);
+		if (mode == 2)
+			SSL_CTX_set_info_callback(ctx, quiet_info_cb); /* replaced after attach */
+		SSL *ssl = SSL_new(ctx);
+		assert_non_null(ssl);
+		if (mode == 1)
+			SSL_set_info_callback(ssl, quiet_info_cb);
+		assert_int_equal(SSL_set1_host(ssl, "api.test"), 1);
+		assert_int_equal(set_sni(ssl, "api.test"), 1);
+		SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+		SSL_set_psk_use_session_callback(ssl, psk_use_session);
+		SSL_set_fd(ssl, tcp_connect(S.port));
+		(void)SSL_connect(ssl);
+		assert_int_equal(verdict_code(ssl), CERTPIN_V_INTERNAL_ERROR);
+		assert_int_equal(SSL_get_verify_result(ssl), X509_V_ERR_APPLICATION_VERIFICATION);
+		assert_false(http_get(ssl));
+		conn_close(ssl);
+		SSL_CTX_free(ctx);
+	}
+	certpin_ctx_free(c);
+	certpin_policy_free(p);
+	server_stop();
+}
+
 /* ---- policy swaps during handshakes ------------------------------------------ */
 
 #define SWAP_THREADS    2
@@ -1020,6 +1096,7 @@ int main(void)
 	                                    stop_server),
 	    cmocka_unit_test_setup_teardown(
 	        replaced_cert_verify_callback_leaves_connection_unusable, start_real, stop_server),
+	    cmocka_unit_test(psk_handshake_without_certificate_is_unusable),
 	    cmocka_unit_test_setup_teardown(policy_swaps_while_two_threads_handshake, start_real,
 	                                    stop_server),
 	};
