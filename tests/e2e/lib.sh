@@ -352,3 +352,26 @@ curl_e2e() {
 }
 
 need_tools setsid timeout ss ps pgrep "$E2E_PYTHON" openssl
+
+# ---- additions for the libcurl adapter test -----------------------------
+
+# start_nginx_redirect DIR CHAIN KEY TARGET_HOST: as start_nginx, and GET
+# /redir answers 302 to https://TARGET_HOST:<same port>/ (a redirect to
+# another host name on the same server). Sets NGINX_PORT, NGINX_PID.
+start_nginx_redirect() {
+	local dir=$1 chain=$2 key=$3
+	_nginx_redirect_host=$4
+	need_tools nginx
+	mkdir -p "$dir/tmp"
+	NGINX_BODY=${NGINX_BODY:-"certpin-e2e nginx $$ $RANDOM"}
+	_nginx_dir=$dir _nginx_chain=$chain _nginx_key=$key
+	E2E_PRE_START=_nginx_conf_redirect _start nginx "$dir/stderr.log" \
+		nginx -e "$dir/err.log" -p "$dir" -c "$dir/nginx.conf"
+	NGINX_PORT=$STARTED_PORT NGINX_PID=$STARTED_PID
+}
+_nginx_conf_redirect() { # PORT
+	_nginx_conf "$1"
+	local loc="location = /redir { return 302 https://$_nginx_redirect_host:\$server_port/; }"
+	sed -i "s|^\( *\)location / { return 404; }|\1$loc\n&|" "$_nginx_dir/nginx.conf"
+	grep -qF "$loc" "$_nginx_dir/nginx.conf" || die "start_nginx_redirect: config not patched"
+}
