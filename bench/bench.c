@@ -8,6 +8,11 @@
  *     with EVP_sha256()) for reference.
  *  2. Host lookup with 10 / 10,000 / 100,000 rules.
  *  3. Load time and memory of a 100,000-rule policy (JSON in memory).
+ *  4. Full TLS 1.3 handshakes on loopback: OpenSSL vs certpin vs libcurl
+ *     pinning (bench_handshake.c).
+ *
+ * `certpin_bench --handshakes` runs only 4; `--callgrind` and
+ * `--callgrind-handshake` are for valgrind (docs/benchmarks.md).
  */
 #include <malloc.h>
 #include <openssl/evp.h>
@@ -21,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "internal.h"
 
 static double now_ns(void)
@@ -377,6 +383,10 @@ int main(int argc, char **argv)
 		bench_chain(0);
 		return 0;
 	}
+	if (argc > 1 && strcmp(argv[1], "--callgrind-handshake") == 0)
+		return bench_handshakes_callgrind();
+	if (argc > 1 && strcmp(argv[1], "--handshakes") == 0)
+		return bench_handshakes();
 	printf("certpin %s benchmarks (%s)\n", certpin_version(), OpenSSL_version(OPENSSL_VERSION));
 	bench_chain(1);
 	bench_chain(0);
@@ -384,5 +394,5 @@ int main(int argc, char **argv)
 	bench_lookup(10000);
 	bench_lookup(100000);
 	bench_load(100000);
-	return 0;
+	return bench_handshakes();
 }
