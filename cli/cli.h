@@ -38,6 +38,18 @@ int cli_connect(const char *addr, const char *port, const struct timespec *deadl
 int cli_tls_wait(SSL *ssl, int ret, const struct timespec *deadline);
 /* SSL_connect until done: 0, -1 TLS error, -2 timeout. */
 int cli_handshake(SSL *ssl, const struct timespec *deadline);
+/* HOST[:PORT] and --connect ADDR:PORT of probe and check. */
+struct cli_target {
+	char host[300], port[8];              /* as given (port defaults to 443) */
+	char addr[300], aport[8];             /* where to connect */
+	char name[CERTPIN_HOST_MAX + 1];      /* normalised host: SNI, name checks, policy */
+	int is_ip;
+};
+/* Fills t; on a bad argument prints "certpin: CMD: ..." and returns EXIT_USAGE. */
+int cli_target_parse(const char *cmd, const char *hostport, const char *connect_to,
+                     struct cli_target *t);
+/* CA file, or the system trust store; on failure prints and returns EXIT_INPUT. */
+int cli_load_trust(SSL_CTX *ctx, const char *cmd, const char *cafile);
 /* OpenSSL's last error as text (cleared afterwards). */
 void cli_openssl_error(char *buf, size_t n);
 

@@ -132,25 +132,15 @@ int cmd_check(int argc, char **argv)
 		cli_error("check: needs --policy and one HOST[:PORT] (see 'certpin check --help')");
 		return EXIT_USAGE;
 	}
-	char host[300], port[8], caddr[300], cport[8], name[CERTPIN_HOST_MAX + 1];
-	certpin_error err;
-	if (cli_parse_hostport(argv[optind], 0, host, sizeof host, port, sizeof port) != 0 ||
-	    certpin_host_normalize(host, name, sizeof name, &err) != CERTPIN_OK) {
-		cli_error("check: '%s' is not a valid HOST[:PORT]", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (connect_to != NULL &&
-	    cli_parse_hostport(connect_to, 1, caddr, sizeof caddr, cport, sizeof cport) != 0) {
-		cli_error("check: --connect '%s' is not a valid ADDR:PORT", connect_to);
-		return EXIT_USAGE;
-	}
-	if (connect_to == NULL) {
-		memcpy(caddr, host, strlen(host) + 1);
-		memcpy(cport, port, sizeof port);
-	}
-	int is_ip = strchr(name, ':') != NULL || strspn(name, "0123456789.") == strlen(name);
+	struct cli_target tg;
+	int bad = cli_target_parse("check", argv[optind], connect_to, &tg);
+	if (bad != 0)
+		return bad;
+	const char *name = tg.name, *caddr = tg.addr, *cport = tg.aport;
+	int is_ip = tg.is_ip;
 
 	char line[1024];
+	certpin_error err;
 	certpin_policy *policy = NULL;
 	if (certpin_policy_load_file(policy_path, 0, &policy, NULL, &err) != CERTPIN_OK) {
 		certpin_error_format(&err, line, sizeof line);
@@ -166,10 +156,7 @@ int cmd_check(int argc, char **argv)
 	char why[512];
 	if (pctx == NULL || ctx == NULL)
 		goto out;
-	if (cafile != NULL ? SSL_CTX_load_verify_file(ctx, cafile) != 1
-	                   : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		cli_error("check: cannot load trust anchors%s%s", cafile ? " from " : "",
-		          cafile ? cafile : "");
+	if (cli_load_trust(ctx, "check", cafile) != 0) {
 		ret = EXIT_INPUT;
 		goto out;
 	}

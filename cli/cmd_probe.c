@@ -216,23 +216,12 @@ int cmd_probe(int argc, char **argv)
 		cli_error("probe: needs one HOST[:PORT] (see 'certpin probe --help')");
 		return EXIT_USAGE;
 	}
-	char host[300], port[8], caddr[300], cport[8], name[CERTPIN_HOST_MAX + 1];
-	certpin_error herr;
-	if (cli_parse_hostport(argv[optind], 0, host, sizeof host, port, sizeof port) != 0 ||
-	    certpin_host_normalize(host, name, sizeof name, &herr) != CERTPIN_OK) {
-		cli_error("probe: '%s' is not a valid HOST[:PORT]", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (connect_to != NULL &&
-	    cli_parse_hostport(connect_to, 1, caddr, sizeof caddr, cport, sizeof cport) != 0) {
-		cli_error("probe: --connect '%s' is not a valid ADDR:PORT", connect_to);
-		return EXIT_USAGE;
-	}
-	if (connect_to == NULL) {
-		memcpy(caddr, host, strlen(host) + 1);
-		memcpy(cport, port, sizeof port);
-	}
-	int is_ip = strchr(name, ':') != NULL || strspn(name, "0123456789.") == strlen(name);
+	struct cli_target tg;
+	int bad = cli_target_parse("probe", argv[optind], connect_to, &tg);
+	if (bad != 0)
+		return bad;
+	const char *name = tg.name, *caddr = tg.addr, *cport = tg.aport, *port = tg.port;
+	int is_ip = tg.is_ip;
 
 	int ret = EXIT_CONNECTION, fd = -1;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -240,10 +229,7 @@ int cmd_probe(int argc, char **argv)
 	char why[512];
 	if (ctx == NULL)
 		goto out;
-	if (cafile != NULL ? SSL_CTX_load_verify_file(ctx, cafile) != 1
-	                   : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		cli_error("probe: cannot load trust anchors%s%s", cafile ? " from " : "",
-		          cafile ? cafile : "");
+	if (cli_load_trust(ctx, "probe", cafile) != 0) {
 		ret = EXIT_INPUT;
 		goto out;
 	}

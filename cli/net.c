@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "certpin/certpin.h"
 #include "cli.h"
 
 /* "name", "name:443", "[::1]:443", "::1" -> host and port (default 443 unless need_port). */
@@ -162,4 +163,36 @@ void cli_openssl_error(char *buf, size_t n)
 	else
 		snprintf(buf, n, "TLS handshake failed");
 	ERR_clear_error();
+}
+
+int cli_target_parse(const char *cmd, const char *hostport, const char *connect_to,
+                     struct cli_target *t)
+{
+	certpin_error err;
+	if (cli_parse_hostport(hostport, 0, t->host, sizeof t->host, t->port, sizeof t->port) != 0 ||
+	    certpin_host_normalize(t->host, t->name, sizeof t->name, &err) != CERTPIN_OK) {
+		cli_error("%s: '%s' is not a valid HOST[:PORT]", cmd, hostport);
+		return EXIT_USAGE;
+	}
+	if (connect_to == NULL) {
+		memcpy(t->addr, t->host, sizeof t->addr);
+		memcpy(t->aport, t->port, sizeof t->aport);
+	} else if (cli_parse_hostport(connect_to, 1, t->addr, sizeof t->addr, t->aport,
+	                              sizeof t->aport) != 0) {
+		cli_error("%s: --connect '%s' is not a valid ADDR:PORT", cmd, connect_to);
+		return EXIT_USAGE;
+	}
+	/* normalised IP literals are digits and dots (IPv4) or contain ':' (IPv6) */
+	t->is_ip = strchr(t->name, ':') != NULL || strspn(t->name, "0123456789.") == strlen(t->name);
+	return 0;
+}
+
+int cli_load_trust(SSL_CTX *ctx, const char *cmd, const char *cafile)
+{
+	if (cafile != NULL ? SSL_CTX_load_verify_file(ctx, cafile) == 1
+	                   : SSL_CTX_set_default_verify_paths(ctx) == 1)
+		return 0;
+	cli_error("%s: cannot load trust anchors%s%s", cmd, cafile ? " from " : "",
+	          cafile ? cafile : "");
+	return EXIT_INPUT;
 }
