@@ -52,26 +52,6 @@ static struct pki {
 	char dir[256];
 } P;
 
-static const char *path_of(const char *name)
-{
-	static char bufs[8][512];
-	static unsigned next;
-	char *b = bufs[next++ % 8];
-	snprintf(b, sizeof bufs[0], "%s/%s", P.dir, name);
-	return b;
-}
-
-static void write_pem(const char *name, X509 *const *certs, size_t n, EVP_PKEY *key)
-{
-	FILE *f = fopen(path_of(name), "w");
-	assert_non_null(f);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(PEM_write_X509(f, certs[i]), 1);
-	if (key != NULL)
-		assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
-	fclose(f);
-}
-
 static int setup_pki(void **state)
 {
 	(void)state;
@@ -98,15 +78,15 @@ static int setup_pki(void **state)
 	cp_strlcpy(P.backup_pin, tu_spki_pin_text(P.backup_key), sizeof P.backup_pin);
 	cp_strlcpy(P.rogue_leaf_pin, tu_spki_pin_text(P.rogue_leaf_key), sizeof P.rogue_leaf_pin);
 
-	write_pem("root.pem", &P.root, 1, NULL);
-	write_pem("rogue_root.pem", &P.rogue_root, 1, NULL);
-	write_pem("int.pem", &P.inter, 1, NULL);
-	write_pem("leaf.pem", &P.leaf, 1, NULL);
-	write_pem("leaf.key", NULL, 0, P.leaf_key);
-	write_pem("rogue_leaf.pem", &P.rogue_leaf, 1, NULL);
-	write_pem("rogue_leaf.key", NULL, 0, P.rogue_leaf_key);
+	tu_write_pem("root.pem", &P.root, 1, NULL);
+	tu_write_pem("rogue_root.pem", &P.rogue_root, 1, NULL);
+	tu_write_pem("int.pem", &P.inter, 1, NULL);
+	tu_write_pem("leaf.pem", &P.leaf, 1, NULL);
+	tu_write_pem("leaf.key", NULL, 0, P.leaf_key);
+	tu_write_pem("rogue_leaf.pem", &P.rogue_leaf, 1, NULL);
+	tu_write_pem("rogue_leaf.key", NULL, 0, P.rogue_leaf_key);
 	X509 *both[] = {P.root, P.rogue_root};
-	write_pem("both_roots.pem", both, 2, NULL);
+	tu_write_pem("both_roots.pem", both, 2, NULL);
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 	return 0;
 }
@@ -134,83 +114,14 @@ static struct server {
 
 static void server_stop(void)
 {
-	if (S.pid > 0) {
-		int st;
-		kill(S.pid, SIGTERM);
-		while (waitpid(S.pid, &st, 0) < 0 && errno == EINTR)
-			;
-	}
-	S.pid = 0;
+	tu_s_server_stop(&S.pid);
 	S.port = 0;
 }
 
 /* Starts s_server on 127.0.0.1:0 and reads the port it got from its "ACCEPT" line. */
 static void server_start(const char *cert, const char *key, const char *chain)
 {
-	char out[600];
-	snprintf(out, sizeof out, "%s/s_server.%d.out", P.dir, (int)getpid());
-	char cert_p[600], key_p[600], chain_p[600];
-	cp_strlcpy(cert_p, path_of(cert), sizeof cert_p);
-	cp_strlcpy(key_p, path_of(key), sizeof key_p);
-	cp_strlcpy(chain_p, chain ? path_of(chain) : "", sizeof chain_p);
-	unlink(out);
-
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int nul = open("/dev/null", O_RDWR);
-		if (fd < 0 || nul < 0)
-			_exit(126);
-		dup2(nul, 0);
-		dup2(fd, 1);
-		dup2(nul, 2);
-		char *argv[16];
-		int i = 0;
-		argv[i++] = (char *)(uintptr_t) "timeout";
-		argv[i++] = (char *)(uintptr_t) "60";
-		argv[i++] = (char *)(uintptr_t) "openssl";
-		argv[i++] = (char *)(uintptr_t) "s_server";
-		argv[i++] = (char *)(uintptr_t) "-accept";
-		argv[i++] = (char *)(uintptr_t) "127.0.0.1:0";
-		argv[i++] = (char *)(uintptr_t) "-www";
-		argv[i++] = (char *)(uintptr_t) "-cert";
-		argv[i++] = cert_p;
-		argv[i++] = (char *)(uintptr_t) "-key";
-		argv[i++] = key_p;
-		if (chain != NULL) {
-			argv[i++] = (char *)(uintptr_t) "-cert_chain";
-			argv[i++] = chain_p;
-		}
-		argv[i] = NULL;
-		execvp("timeout", argv);
-		_exit(127);
-	}
-	S.pid = pid;
-
-	/* s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (not with -quiet). */
-	for (int tries = 0; tries < 200; tries++) {
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			S.pid = 0;
-			fail_msg("s_server exited before listening (status %d)", st);
-		}
-		FILE *f = fopen(out, "r");
-		char line[256];
-		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-			unsigned port = 0;
-			if (sscanf(line, "ACCEPT 127.0.0.1:%u", &port) == 1 && port > 0 &&
-			    port < 65536) {
-				fclose(f);
-				S.port = (int)port;
-				return;
-			}
-		}
-		if (f != NULL)
-			fclose(f);
-		usleep(50000);
-	}
-	fail_msg("s_server did not listen within 10 s");
+	S.port = tu_s_server_www(cert, key, chain, &S.pid);
 }
 
 static int start_real(void **state)
@@ -295,8 +206,8 @@ static int kserver_start(void **state)
 	(void)state;
 	K.ctx = SSL_CTX_new(TLS_server_method());
 	assert_non_null(K.ctx);
-	assert_int_equal(SSL_CTX_use_certificate_file(K.ctx, path_of("leaf.pem"), SSL_FILETYPE_PEM), 1);
-	assert_int_equal(SSL_CTX_use_PrivateKey_file(K.ctx, path_of("leaf.key"), SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_certificate_file(K.ctx, tu_path("leaf.pem"), SSL_FILETYPE_PEM), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(K.ctx, tu_path("leaf.key"), SSL_FILETYPE_PEM), 1);
 	assert_int_equal(SSL_CTX_add1_chain_cert(K.ctx, P.inter), 1);
 	K.fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(K.fd >= 0);
@@ -385,7 +296,7 @@ static CURL *easy_new(certpin_ctx *c, unsigned opts)
 	                                  list),
 	                 CURLE_OK);
 	curl_easy_setopt(h, CURLOPT_CAINFO,
-	                 path_of((opts & OPT_TRUST_BOTH) ? "both_roots.pem" : "root.pem"));
+	                 tu_path((opts & OPT_TRUST_BOTH) ? "both_roots.pem" : "root.pem"));
 	curl_easy_setopt(h, CURLOPT_CAPATH, (char *)NULL);
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
@@ -635,7 +546,7 @@ static void multi_handle_checks_each_connection_for_its_host(void **state)
 		snprintf(url, sizeof url, "https://%s:%d/", hosts[i], S.port);
 		curl_easy_setopt(hs[i], CURLOPT_URL, url);
 		curl_easy_setopt(hs[i], CURLOPT_CONNECT_TO, ct);
-		curl_easy_setopt(hs[i], CURLOPT_CAINFO, path_of("root.pem"));
+		curl_easy_setopt(hs[i], CURLOPT_CAINFO, tu_path("root.pem"));
 		curl_easy_setopt(hs[i], CURLOPT_CAPATH, (char *)NULL);
 		curl_easy_setopt(hs[i], CURLOPT_TIMEOUT, 20L);
 		curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, discard);

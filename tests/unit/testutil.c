@@ -7,6 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/pem.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir_path[256];
@@ -208,4 +213,107 @@ const char *tu_spki_pin_text(EVP_PKEY *key)
 	memcpy(text, "sha256/", 7);
 	EVP_EncodeBlock((unsigned char *)text + 7, md, 32);
 	return text;
+}
+
+const char *tu_path(const char *name)
+{
+	static char bufs[8][512];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+	snprintf(b, sizeof bufs[0], "%s/%s", tu_tmpdir(), name);
+	return b;
+}
+
+void tu_write_pem(const char *name, X509 *const *certs, size_t n, EVP_PKEY *key)
+{
+	FILE *f = fopen(tu_path(name), "w");
+	if (f == NULL)
+		die("cannot write PEM file");
+	for (size_t i = 0; i < n; i++)
+		if (PEM_write_X509(f, certs[i]) != 1)
+			die("PEM_write_X509");
+	if (key != NULL && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1)
+		die("PEM_write_PrivateKey");
+	fclose(f);
+}
+
+int tu_s_server_start(char *const *args, pid_t *pidp)
+{
+	char out[600];
+	static unsigned serial;
+	snprintf(out, sizeof out, "%s/s_server.%d.%u.out", tu_tmpdir(), (int)getpid(), serial++);
+	unlink(out);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int nul = open("/dev/null", O_RDWR);
+		if (fd < 0 || nul < 0)
+			_exit(126);
+		dup2(nul, 0);
+		dup2(fd, 1);
+		dup2(nul, 2);
+		char *argv[32];
+		int i = 0;
+		argv[i++] = (char *)(uintptr_t) "timeout";
+		argv[i++] = (char *)(uintptr_t) "60";
+		argv[i++] = (char *)(uintptr_t) "openssl";
+		argv[i++] = (char *)(uintptr_t) "s_server";
+		argv[i++] = (char *)(uintptr_t) "-accept";
+		argv[i++] = (char *)(uintptr_t) "127.0.0.1:0";
+		for (int k = 0; args[k] != NULL && i < 31; k++)
+			argv[i++] = args[k];
+		argv[i] = NULL;
+		execvp("timeout", argv);
+		_exit(127);
+	}
+	*pidp = pid;
+	/* s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (not with -quiet). */
+	for (int tries = 0; tries < 200; tries++) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			*pidp = 0;
+			die("s_server exited before listening");
+		}
+		FILE *f = fopen(out, "r");
+		char line[256];
+		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+			unsigned port = 0;
+			if (sscanf(line, "ACCEPT 127.0.0.1:%u", &port) == 1 && port > 0 &&
+			    port < 65536) {
+				fclose(f);
+				return (int)port;
+			}
+		}
+		if (f != NULL)
+			fclose(f);
+		usleep(50000);
+	}
+	tu_s_server_stop(pidp);
+	die("s_server did not listen within 10 s");
+	return 0;
+}
+
+int tu_s_server_www(const char *cert, const char *key, const char *chain, pid_t *pid)
+{
+	char cert_p[600], key_p[600], chain_p[600];
+	snprintf(cert_p, sizeof cert_p, "%s", tu_path(cert));
+	snprintf(key_p, sizeof key_p, "%s", tu_path(key));
+	snprintf(chain_p, sizeof chain_p, "%s", chain ? tu_path(chain) : "");
+	char *args[] = {(char *)(uintptr_t) "-www", (char *)(uintptr_t) "-cert", cert_p,
+	                (char *)(uintptr_t) "-key", key_p,
+	                chain ? (char *)(uintptr_t) "-cert_chain" : NULL, chain_p, NULL};
+	return tu_s_server_start(args, pid);
+}
+
+void tu_s_server_stop(pid_t *pid)
+{
+	if (*pid > 0) {
+		int st;
+		kill(*pid, SIGTERM);
+		while (waitpid(*pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	*pid = 0;
 }

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Reads a whole file; aborts the test program on failure. Free with free(). */
 uint8_t *tu_read_file(const char *path, size_t *len);
@@ -35,5 +36,22 @@ uint8_t *tu_der(X509 *x, size_t *len);
 uint8_t *tu_spki_der(EVP_PKEY *key, size_t *len);
 /* "sha256/..." of a key computed independently with OpenSSL (static buffer). */
 const char *tu_spki_pin_text(EVP_PKEY *key);
+
+/* "<tmpdir>/<name>" (one of 8 rotating static buffers). */
+const char *tu_path(const char *name);
+/* Writes certs (and key, if not NULL) as PEM to tu_path(name); aborts on failure. */
+void tu_write_pem(const char *name, X509 *const *certs, size_t n, EVP_PKEY *key);
+
+/*
+ * Starts `timeout 60 openssl s_server -accept 127.0.0.1:0 ARGS...` (args is
+ * NULL-terminated), waits for its "ACCEPT 127.0.0.1:PORT" line and returns
+ * the port the kernel chose; *pid is the `timeout` process. Aborts when the
+ * server exits or does not listen within 10 s. Loopback only.
+ */
+int tu_s_server_start(char *const *args, pid_t *pid);
+/* s_server -www serving tu_path(cert) with tu_path(key) and, if not NULL, tu_path(chain). */
+int tu_s_server_www(const char *cert, const char *key, const char *chain, pid_t *pid);
+/* Stops a server started above (SIGTERM, then reaps it); sets *pid to 0. */
+void tu_s_server_stop(pid_t *pid);
 
 #endif
