@@ -167,7 +167,7 @@ int cmd_check(int argc, char **argv)
 	}
 	ssl = SSL_new(ctx);
 	if (ssl == NULL || SSL_set1_host(ssl, name) != 1 ||
-	    (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1))
+	    (!is_ip && SSL_set_tlsext_host_name(ssl, tg.name) != 1))
 		goto out;
 
 	struct timespec deadline;

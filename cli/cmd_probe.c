@@ -243,7 +243,7 @@ int cmd_probe(int argc, char **argv)
 	                                           X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER);
 	if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name) != 1
-	          : (SSL_set1_host(ssl, name) != 1 || SSL_set_tlsext_host_name(ssl, name) != 1))
+	          : (SSL_set1_host(ssl, name) != 1 || SSL_set_tlsext_host_name(ssl, tg.name) != 1))
 		goto out;
 
 	struct timespec deadline;
