@@ -283,4 +283,28 @@ certpin_policy *cp_ctx_snapshot(certpin_ctx *c, uint64_t *generation) CP_WUR;
 /* A number that identifies c in this process and is never reused. */
 uint64_t cp_ctx_id(const certpin_ctx *c);
 
+/* ---- evaluation on located slices (src/core/evaluate.c) --------------- */
+
+/*
+ * One certificate of a chain as slices its TLS library already located (all
+ * borrowed, must outlive the call): the DER SubjectPublicKeyInfo and subject
+ * Name, tag and length included, and the whole DER certificate, which may be
+ * {NULL, 0} unless the host's rule has cert-sha256 pins (has_cert_pins).
+ */
+typedef struct cp_chain_slices {
+	cp_slice spki;
+	cp_slice subject;
+	cp_slice whole;
+} cp_chain_slices;
+
+/*
+ * certpin_evaluate on chain[0..n) given as slices (leaf first, the validated
+ * chain), for adapters that must not re-encode what they parsed. Same
+ * verdict; a missing spki or subject, or a missing whole certificate when the
+ * rule needs it, fails closed with INTERNAL_ERROR.
+ */
+certpin_err cp_evaluate_slices(const certpin_policy *policy, const char *host,
+                               const cp_chain_slices *chain, size_t n, int64_t now,
+                               certpin_verdict **verdict) CP_WUR;
+
 #endif /* CERTPIN_INTERNAL_H */

@@ -153,96 +153,122 @@ static int list_has(const cp_pin_list *l, const certpin_pin *spki, const certpin
 	return 0;
 }
 
-certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, const certpin_der *chain,
-                             size_t n, int64_t now, certpin_verdict **verdict)
+/*
+ * Checks the arguments and the host, and looks the rule up. Returns 1 when
+ * the chain is to be evaluated, 0 when *rc is the answer (the verdict stays
+ * INTERNAL_ERROR with its reason).
+ */
+static int evaluate_begin(const certpin_policy *policy, const char *host, int have_chain, size_t n,
+                          certpin_verdict **verdict, certpin_verdict **vout, certpin_err *rc)
 {
-	if (verdict == NULL)
-		return CERTPIN_E_INVALID_ARG;
+	*rc = CERTPIN_OK;
+	if (verdict == NULL) {
+		*rc = CERTPIN_E_INVALID_ARG;
+		return 0;
+	}
 	certpin_verdict *v = verdict_prepare(verdict);
-	if (v == NULL)
-		return CERTPIN_E_NOMEM;
-	if (policy == NULL || (chain == NULL && n != 0)) {
+	if (v == NULL) {
+		*rc = CERTPIN_E_NOMEM;
+		return 0;
+	}
+	*vout = v;
+	if (policy == NULL || (!have_chain && n != 0)) {
 		set_reason(v, "no policy or no chain given");
-		return CERTPIN_E_INVALID_ARG;
+		*rc = CERTPIN_E_INVALID_ARG;
+		return 0;
 	}
 
 	int is_ip = 0;
 	size_t hlen = 0;
 	if (!verdict_set_host(v, host, &is_ip, &hlen))
-		return CERTPIN_OK; /* INTERNAL_ERROR: blocked */
+		return 0; /* INTERNAL_ERROR: blocked */
 	if (n == 0) {
 		set_reason(v, "empty certificate chain");
-		return CERTPIN_OK;
+		return 0;
 	}
 	if (n > CERTPIN_MAX_CHAIN) {
 		set_reason(v, "chain of %zu certificates exceeds the limit of %u", n, CERTPIN_MAX_CHAIN);
-		return CERTPIN_OK;
+		return 0;
 	}
+	v->rule = cp_index_lookup(policy->index, v->host, hlen, is_ip);
+	return 1;
+}
 
-	const struct certpin_rule *rule = cp_index_lookup(policy->index, v->host, hlen, is_ip);
-	v->rule = rule;
+/*
+ * The decision on located slices, once evaluate_begin has passed: hashes and
+ * subject copies of the chain, then the rule. Fail closed: every early return
+ * leaves the verdict INTERNAL_ERROR.
+ */
+static void evaluate_views(const certpin_policy *policy, certpin_verdict *v,
+                           const cp_chain_slices *certs_in, size_t n, int64_t now)
+{
+	const struct certpin_rule *rule = v->rule;
 
 	/*
-	 * Pins and subjects of the chain: one DER walk and one hash each, on the
-	 * thread's hash context looked up once (NULL fails the first hash).
+	 * Pins and subjects of the chain: one hash each, on the thread's hash
+	 * context looked up once (NULL fails the first hash).
 	 */
 	cp_sha256_ctx *hctx = cp_sha256_ctx_get();
 	size_t subj_total = 0;
-	cp_cert_view views[CERTPIN_MAX_CHAIN];
 	for (size_t i = 0; i < n; i++) {
-		if (chain[i].der == NULL ||
-		    cp_der_cert_view(chain[i].der, chain[i].len, &views[i]) != CERTPIN_OK) {
-			set_reason(v, "certificate %zu of the chain is not a valid DER certificate", i);
-			return CERTPIN_OK;
+		if (certs_in[i].spki.p == NULL || certs_in[i].subject.p == NULL) {
+			set_reason(v, "certificate %zu of the chain has no key or subject", i);
+			return;
 		}
 		v->pins[i].type = CERTPIN_PIN_SPKI_SHA256;
-		if (cp_sha256_with(hctx, views[i].spki.p, views[i].spki.n, v->pins[i].hash) != 0) {
+		if (cp_sha256_with(hctx, certs_in[i].spki.p, certs_in[i].spki.n, v->pins[i].hash) != 0) {
 			set_reason(v, "SHA-256 failed in the crypto library");
-			return CERTPIN_OK;
+			return;
 		}
-		subj_total += views[i].subject.n;
+		subj_total += certs_in[i].subject.n;
 	}
 	if (subj_total > v->subj_cap) {
 		uint8_t *nb = realloc(v->subj, subj_total);
 		if (nb == NULL) {
 			set_reason(v, "out of memory");
-			return CERTPIN_OK;
+			return;
 		}
 		v->subj = nb;
 		v->subj_cap = subj_total;
 	}
 	size_t off = 0;
 	for (size_t i = 0; i < n; i++) {
-		memcpy(v->subj + off, views[i].subject.p, views[i].subject.n);
+		memcpy(v->subj + off, certs_in[i].subject.p, certs_in[i].subject.n);
 		v->subj_off[i] = off;
-		v->subj_len[i] = views[i].subject.n;
-		off += views[i].subject.n;
+		v->subj_len[i] = certs_in[i].subject.n;
+		off += certs_in[i].subject.n;
 	}
 	v->n = n;
 
 	if (rule == NULL) {
 		v->code = policy->unlisted == CERTPIN_UNLISTED_DENY ? CERTPIN_V_UNLISTED_HOST
 		                                                    : CERTPIN_V_NOT_PINNED;
-		return CERTPIN_OK;
+		return;
 	}
 	if (rule->exclude) {
 		v->code = CERTPIN_V_NOT_PINNED;
-		return CERTPIN_OK;
+		return;
 	}
 	if (rule->has_expires && now >= rule->expires) {
 		v->code = rule->on_expiry == CERTPIN_ON_EXPIRY_BLOCK ? CERTPIN_V_EXPIRED_BLOCKED
 		                                                     : CERTPIN_V_EXPIRED_UNPINNED;
-		return CERTPIN_OK;
+		return;
 	}
 
 	/* Whole-certificate hashes only when the rule has such pins. */
 	certpin_pin certs[CERTPIN_MAX_CHAIN];
 	for (size_t i = 0; i < n; i++) {
 		certs[i].type = CERTPIN_PIN_CERT_SHA256;
-		if (rule->has_cert_pins &&
-		    cp_sha256_with(hctx, views[i].whole.p, views[i].whole.n, certs[i].hash) != 0) {
+		if (!rule->has_cert_pins)
+			continue;
+		if (certs_in[i].whole.p == NULL) {
+			set_reason(v, "certificate %zu of the chain was not given whole, and the rule "
+			              "has certificate pins", i);
+			return;
+		}
+		if (cp_sha256_with(hctx, certs_in[i].whole.p, certs_in[i].whole.n, certs[i].hash) != 0) {
 			set_reason(v, "SHA-256 failed in the crypto library");
-			return CERTPIN_OK;
+			return;
 		}
 	}
 	const certpin_pin *certp = rule->has_cert_pins ? certs : NULL;
@@ -275,6 +301,42 @@ certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, con
 	} else {
 		v->code = CERTPIN_V_PIN_MISMATCH;
 	}
+}
+
+certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, const certpin_der *chain,
+                             size_t n, int64_t now, certpin_verdict **verdict)
+{
+	certpin_verdict *v = NULL;
+	certpin_err rc;
+	if (!evaluate_begin(policy, host, chain != NULL, n, verdict, &v, &rc))
+		return rc;
+
+	/* One DER walk per certificate locates the slices. */
+	cp_chain_slices sl[CERTPIN_MAX_CHAIN];
+	for (size_t i = 0; i < n; i++) {
+		cp_cert_view view;
+		if (chain[i].der == NULL ||
+		    cp_der_cert_view(chain[i].der, chain[i].len, &view) != CERTPIN_OK) {
+			set_reason(v, "certificate %zu of the chain is not a valid DER certificate", i);
+			return CERTPIN_OK;
+		}
+		sl[i].spki = view.spki;
+		sl[i].subject = view.subject;
+		sl[i].whole = view.whole;
+	}
+	evaluate_views(policy, v, sl, n, now);
+	return CERTPIN_OK;
+}
+
+certpin_err cp_evaluate_slices(const certpin_policy *policy, const char *host,
+                               const cp_chain_slices *chain, size_t n, int64_t now,
+                               certpin_verdict **verdict)
+{
+	certpin_verdict *v = NULL;
+	certpin_err rc;
+	if (!evaluate_begin(policy, host, chain != NULL, n, verdict, &v, &rc))
+		return rc;
+	evaluate_views(policy, v, chain, n, now);
 	return CERTPIN_OK;
 }
 

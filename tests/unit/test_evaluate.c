@@ -871,6 +871,159 @@ static void pinned_trust_anchors_replace_the_trust_store(void **state)
 	certpin_policy_free(p);
 }
 
+/*
+ * certpin_openssl_verify takes the key and subject from OpenSSL's objects
+ * instead of walking re-encoded DER: both ways must give the same verdict,
+ * chain pins, subjects and message.
+ */
+static void assert_same_verdict(const certpin_verdict *a, const certpin_verdict *b)
+{
+	assert_int_equal(certpin_verdict_get_code(a), certpin_verdict_get_code(b));
+	assert_ptr_equal(certpin_verdict_rule(a), certpin_verdict_rule(b));
+	assert_string_equal(certpin_verdict_reason(a), certpin_verdict_reason(b));
+	assert_int_equal(certpin_verdict_chain_len(a), certpin_verdict_chain_len(b));
+	for (size_t i = 0; i < certpin_verdict_chain_len(a); i++) {
+		const certpin_pin *pa = certpin_verdict_chain_pin(a, i);
+		const certpin_pin *pb = certpin_verdict_chain_pin(b, i);
+		assert_non_null(pa);
+		assert_non_null(pb);
+		assert_int_equal(pa->type, pb->type);
+		assert_memory_equal(pa->hash, pb->hash, CERTPIN_HASH_LEN);
+		char sa[512], sb[512];
+		assert_int_equal(certpin_verdict_chain_subject(a, i, sa, sizeof sa), CERTPIN_OK);
+		assert_int_equal(certpin_verdict_chain_subject(b, i, sb, sizeof sb), CERTPIN_OK);
+		assert_string_equal(sa, sb);
+	}
+	char fa[4096], fb[4096];
+	certpin_verdict_format(a, fa, sizeof fa);
+	certpin_verdict_format(b, fb, sizeof fb);
+	assert_string_equal(fa, fb);
+}
+
+/* leaf <- inter <- root (trusted): verify on X509 objects and evaluate on DER, compare. */
+static void compare_paths(const certpin_rule_spec *s, X509 *leaf, X509 *inter, X509 *root,
+                          certpin_verdict_code want)
+{
+	certpin_policy *p = policy1(s, CERTPIN_UNLISTED_ALLOW);
+	X509_STORE *st = store_with(root, NULL);
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	sk_X509_push(untrusted, inter);
+	certpin_verdict *vo = NULL, *vd = NULL;
+	assert_int_equal(certpin_openssl_verify(p, "api.test", leaf, untrusted, st, NOW, &vo),
+	                 CERTPIN_OK);
+	X509 *xs[3] = {leaf, inter, root};
+	uint8_t *der[3];
+	certpin_der chain[3];
+	for (int i = 0; i < 3; i++) {
+		der[i] = tu_der(xs[i], &chain[i].len);
+		chain[i].der = der[i];
+	}
+	assert_int_equal(certpin_evaluate(p, "api.test", chain, 3, NOW, &vd), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(vo), want);
+	assert_int_equal(certpin_verdict_chain_len(vo), 3);
+	assert_same_verdict(vo, vd);
+	for (int i = 0; i < 3; i++)
+		free(der[i]);
+	certpin_verdict_free(vo);
+	certpin_verdict_free(vd);
+	sk_X509_free(untrusted);
+	X509_STORE_free(st);
+	certpin_policy_free(p);
+}
+
+static void openssl_objects_and_der_give_the_same_verdict(void **state)
+{
+	(void)state;
+	int64_t nb = NOW - 86400 * 30, na = NOW + 86400 * 365;
+	const enum tu_key_type types[] = {TU_RSA2048, TU_P256, TU_ED25519};
+	for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+		EVP_PKEY *rk = tu_key(types[t]), *ik = tu_key(types[t]), *lk = tu_key(types[t]);
+		X509 *root = tu_cert(rk, "Same Root", NULL, NULL, 1, NULL, nb, na);
+		X509 *inter = tu_cert(ik, "Same Intermediate", root, rk, 1, NULL, nb, na);
+		X509 *leaf = tu_cert(lk, "api.test", inter, ik, 0, "DNS:api.test", nb, na);
+		char ipin[64], opin[64];
+		strcpy(ipin, tu_spki_pin_text(ik));
+		strcpy(opin, P.other_pin);
+		const char *hit[] = {ipin, opin};
+		const char *miss[] = {opin};
+		certpin_rule_spec s = {0};
+		s.host = "api.test";
+		s.pins = hit;
+		s.n_pins = 2;
+		compare_paths(&s, leaf, inter, root, CERTPIN_V_PINNED);
+		s.pins = miss; /* the failure message lists the chain's pins and subjects */
+		s.n_pins = 1;
+		compare_paths(&s, leaf, inter, root, CERTPIN_V_PIN_MISMATCH);
+		X509_free(leaf);
+		X509_free(inter);
+		X509_free(root);
+		EVP_PKEY_free(lk);
+		EVP_PKEY_free(ik);
+		EVP_PKEY_free(rk);
+	}
+	/* A cert-sha256 pin makes the adapter encode whole certificates too. */
+	const char *leafc[] = {P.leaf_cert_pin};
+	const char *intc[] = {P.int_cert_pin};
+	const char *other[] = {P.other_pin, P.int_cert_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = leafc;
+	s.n_pins = 1;
+	compare_paths(&s, P.leaf, P.inter, P.root, CERTPIN_V_PINNED);
+	s.pins = intc;
+	compare_paths(&s, P.leaf, P.inter, P.root, CERTPIN_V_PINNED);
+	s.leaf_pins = other;
+	s.n_leaf_pins = 2;
+	compare_paths(&s, P.leaf, P.inter, P.root, CERTPIN_V_PIN_MISMATCH);
+}
+
+static void slices_without_the_whole_certificate_fail_closed_for_cert_pins(void **state)
+{
+	(void)state;
+	cp_chain_slices sl[3];
+	for (int i = 0; i < 3; i++) {
+		cp_cert_view view;
+		assert_int_equal(cp_der_cert_view(P.der[i], P.len[i], &view), CERTPIN_OK);
+		sl[i].spki = view.spki;
+		sl[i].subject = view.subject;
+		sl[i].whole = view.whole;
+	}
+	const char *leafc[] = {P.leaf_cert_pin};
+	const char *intk[] = {P.int_pin};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = leafc;
+	s.n_pins = 1;
+	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	certpin_verdict *v = NULL;
+	assert_int_equal(cp_evaluate_slices(p, "api.test", sl, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_PINNED);
+	/* The rule has a cert-sha256 pin and the leaf is not whole: blocked. */
+	sl[0].whole.p = NULL;
+	sl[0].whole.n = 0;
+	assert_int_equal(cp_evaluate_slices(p, "api.test", sl, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
+	certpin_policy_free(p);
+	/* A key pin does not need it. */
+	s.pins = intk;
+	p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	assert_int_equal(cp_evaluate_slices(p, "api.test", sl, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_PINNED);
+	/* No key or no subject: blocked. */
+	cp_slice keep = sl[1].spki;
+	sl[1].spki.p = NULL;
+	assert_int_equal(cp_evaluate_slices(p, "api.test", sl, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
+	sl[1].spki = keep;
+	sl[2].subject.p = NULL;
+	assert_int_equal(cp_evaluate_slices(p, "api.test", sl, 3, NOW, &v), CERTPIN_OK);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
+	assert_int_equal(cp_evaluate_slices(p, "api.test", NULL, 3, NOW, &v), CERTPIN_E_INVALID_ARG);
+	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_INTERNAL_ERROR);
+	certpin_verdict_free(v);
+	certpin_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -900,6 +1053,8 @@ int main(void)
 		cmocka_unit_test(store_flags_cannot_switch_off_date_checks),
 		cmocka_unit_test(webpki_profile_refuses_weak_keys_and_ca_leaves),
 		cmocka_unit_test(store_purpose_cannot_replace_serverauth),
+		cmocka_unit_test(openssl_objects_and_der_give_the_same_verdict),
+		cmocka_unit_test(slices_without_the_whole_certificate_fail_closed_for_cert_pins),
 	};
 	return cmocka_run_group_tests(tests, setup_pki, teardown_pki);
 }
