@@ -3,11 +3,13 @@
  * "certpin" below. It GETs URL (following redirects) once, or twice on one
  * handle with --twice, and prints the HTTP status of each transfer.
  *
- * usage: curl_client [--cafile CA] [--connect-to H:P:H2:P2]... [--insecure]
- *                    [--twice POLICY2] POLICY URL
+ * usage: curl_client [--cafile CA] [--connect-to H:P:H2:P2]... [--proxy URL]
+ *                    [--insecure] [--twice POLICY2] POLICY URL
  *   --cafile      trust only the certificates in CA (PEM)
  *   --connect-to  as curl --connect-to (repeatable): keeps the URL's host for
  *                 SNI, host-name checking and the policy
+ *   --proxy URL   an HTTP proxy (CONNECT tunnel), e.g. http://127.0.0.1:8080;
+ *                 otherwise no proxy is used whatever the environment says
  *   --insecure    CURLOPT_SSL_VERIFYPEER=0 and VERIFYHOST=0, to show that pins
  *                 are still enforced
  *   --twice P2    a second transfer on the same handle (connection reuse)
@@ -28,8 +30,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: curl_client [--cafile CA] [--connect-to H:P:H2:P2]... [--insecure] "
-	                "[--twice POLICY2] POLICY URL\n");
+	fprintf(stderr, "usage: curl_client [--cafile CA] [--connect-to H:P:H2:P2]... [--proxy URL] "
+	                "[--insecure] [--twice POLICY2] POLICY URL\n");
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *u)
@@ -79,7 +81,7 @@ static int transfer(CURL *h, const char *url)
 
 int main(int argc, char **argv)
 {
-	const char *cafile = NULL, *policy2 = NULL;
+	const char *cafile = NULL, *policy2 = NULL, *proxy = NULL;
 	int insecure = 0, i = 1;
 	struct curl_slist *connect_to = NULL;
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
@@ -87,6 +89,8 @@ int main(int argc, char **argv)
 			cafile = argv[++i];
 		else if (strcmp(argv[i], "--connect-to") == 0 && i + 1 < argc)
 			connect_to = curl_slist_append(connect_to, argv[++i]);
+		else if (strcmp(argv[i], "--proxy") == 0 && i + 1 < argc)
+			proxy = argv[++i];
 		else if (strcmp(argv[i], "--twice") == 0 && i + 1 < argc)
 			policy2 = argv[++i];
 		else if (strcmp(argv[i], "--insecure") == 0)
@@ -121,7 +125,12 @@ int main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	if (proxy != NULL) {
+		curl_easy_setopt(h, CURLOPT_PROXY, proxy);
+		curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
+	} else {
+		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 20L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	if (cafile != NULL) {

@@ -3,11 +3,12 @@
 # and s_server on loopback: pins at the leaf, a mismatch with its message,
 # CURLOPT_SSL_VERIFYPEER=0, a rogue CA the client trusts, a redirect from an
 # unpinned to a pinned host (blocked at the second hop / allowed), and a
-# reused connection after a policy swap.
+# reused connection after a policy swap, and mitmproxy (CONNECT mode) and
+# sslsplit intercepting.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-need_tools nginx openssl
+need_tools nginx openssl mitmdump sslsplit
 CLIENT=${CERTPIN_CURL_CLIENT:-${CERTPIN_BUILD:?CERTPIN_BUILD must be set}/curl_client}
 [ -x "$CLIENT" ] || die "curl_client not built: $CLIENT"
 make_e2e_pki
@@ -63,5 +64,23 @@ expect_exit 0 "rogue CA trusted, no pins: intercepted (the attack is real)" -- \
 	"${R[@]}" none.json "https://api.test:$S_PORT/"
 expect_exit 1 "rogue CA trusted, pinned: blocked" -- "${R[@]}" leaf.json "https://api.test:$S_PORT/"
 expect_grep "$T/out" "$EVIL_PIN  CN=api.test" "failure message names the rogue leaf"
+
+# ---- mitmproxy in regular (CONNECT) mode, its CA trusted by the client -------------
+# The tunnel goes to 127.0.0.1:PORT (--connect-to applies to it); SNI, name
+# checks and the policy keep api.test.
+start_mitm_regular "$P/root.pem"
+cat "$P/root.pem" "$MITM_CA" >trusted-mitm.pem
+MR=("$CLIENT" --cafile trusted-mitm.pem --proxy "http://127.0.0.1:$MITM_PROXY_PORT"
+	--connect-to "::127.0.0.1:$PORT")
+expect_exit 0 "mitmproxy CONNECT, no pins: intercepted (the attack is real)" -- \
+	"${MR[@]}" none.json "https://api.test:$PORT/"
+expect_exit 1 "mitmproxy CONNECT, pinned: blocked" -- "${MR[@]}" leaf.json "https://api.test:$PORT/"
+expect_grep "$T/out" "O=mitmproxy,CN=mitmproxy" "failure message shows mitmproxy's CA in the validated chain"
+
+# ---- sslsplit with the rogue CA -------------------------------------------------------
+start_sslsplit "$PORT" "$P/rogue.pem" "$P/rogue.key"
+SS=("$CLIENT" --cafile trusted-rogue.pem --connect-to "::127.0.0.1:$SSLSPLIT_PORT")
+expect_exit 0 "sslsplit, no pins: intercepted" -- "${SS[@]}" none.json "https://api.test:$SSLSPLIT_PORT/"
+expect_exit 1 "sslsplit, pinned: blocked" -- "${SS[@]}" leaf.json "https://api.test:$SSLSPLIT_PORT/"
 
 finish
