@@ -290,7 +290,8 @@ pem_pin() {
 #   127.0.0.1, serverAuth), fullchain.pem (leaf+int, what nginx serves),
 #   backup.key (no certificate), rogue.pem/key (rogue root CA),
 #   evil.pem/key (api.test signed by the rogue CA), other-leaf.pem/key
-#   (api.test signed by the real int, another key), other-fullchain.pem.
+#   (api.test signed by the real int, another key), other-fullchain.pem,
+#   exp-leaf.pem / exp-fullchain.pem (the leaf key, certificate expired).
 # Exports ROOT_PIN INT_PIN LEAF_PIN BACKUP_PIN EVIL_PIN OTHER_PIN ROGUE_PIN.
 make_e2e_pki() {
 	need_tools openssl
@@ -309,6 +310,10 @@ make_e2e_pki() {
 		pki_key other.key && pki_issue "api.test" other.key int.pem int.key other-leaf.pem leaf.ext
 		cat leaf.pem int.pem >fullchain.pem
 		cat other-leaf.pem int.pem >other-fullchain.pem
+		# the real leaf's key in a certificate that expired yesterday
+		openssl req -new -key leaf.key -subj /CN=api.test -out exp.csr 2>/dev/null &&
+			openssl x509 -req -in exp.csr -CA int.pem -CAkey int.key -CAcreateserial -days -1 \
+				-extfile leaf.ext -out exp-leaf.pem 2>/dev/null && cat exp-leaf.pem int.pem >exp-fullchain.pem
 		openssl verify -CAfile root.pem -untrusted int.pem leaf.pem other-leaf.pem >/dev/null &&
 			openssl verify -CAfile rogue.pem evil.pem >/dev/null
 	) || die "make_e2e_pki: could not build the test PKI"

@@ -60,9 +60,6 @@ expect_exit 2 "untrusted chain: validation fails even with a matching pin" -- "$
 expect_exit 0 "IP literal host" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy none.json 127.0.0.1
 
 # An expired leaf.
-(cd "$P" && openssl req -new -key leaf.key -subj /CN=api.test -out exp.csr 2>/dev/null &&
-	openssl x509 -req -in exp.csr -CA int.pem -CAkey int.key -CAcreateserial -days -1 \
-		-extfile leaf.ext -out exp-leaf.pem 2>/dev/null && cat exp-leaf.pem int.pem >exp-fullchain.pem)
 start_nginx "$T/nginx-exp" "$P/exp-fullchain.pem" "$P/leaf.key"
 expect_exit 2 "expired leaf: validation fails" -- "${CHECK[@]}" --connect "127.0.0.1:$NGINX_PORT" --cafile "$P/root.pem" --policy leaf.json api.test
 expect_grep out "certificate has expired" "expired-leaf reason"

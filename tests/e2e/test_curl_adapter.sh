@@ -37,6 +37,26 @@ expect_exit 2 "--insecure (VERIFYPEER=0), only the backup pinned: still blocked"
 	"${C[@]}" --insecure backup.json "https://api.test:$PORT/"
 expect_grep "$T/out" "certpin CHAIN_INVALID" "VERIFYPEER=0 does not switch validation off"
 
+# ---- policy outcomes through the adapter ------------------------------------------
+policy exp-unpinned.json api.test "\"$BACKUP_PIN\"" '"expires": "2020-01-01", "on_expiry": "unpinned"'
+policy exp-block.json api.test "\"$LEAF_PIN\"" '"expires": "2020-01-01", "on_expiry": "block"'
+policy report.json api.test "\"$BACKUP_PIN\"" '"mode": "report"'
+echo '{"certpin": 1, "unlisted_hosts": "deny", "domains": []}' >deny.json
+expect_exit 0 "expired pin set, on_expiry unpinned: allowed" -- "${C[@]}" exp-unpinned.json "https://api.test:$PORT/"
+expect_grep "$T/out" "EXPIRED_UNPINNED" "verdict EXPIRED_UNPINNED"
+expect_exit 1 "expired pin set, on_expiry block: blocked" -- "${C[@]}" exp-block.json "https://api.test:$PORT/"
+expect_grep "$T/out" "EXPIRED_BLOCKED" "verdict EXPIRED_BLOCKED"
+expect_exit 0 "report mode mismatch: allowed" -- "${C[@]}" report.json "https://api.test:$PORT/"
+expect_grep "$T/out" "REPORT_ONLY_MISMATCH" "verdict REPORT_ONLY_MISMATCH"
+expect_exit 1 "deny mode, unlisted host: blocked" -- "${C[@]}" deny.json "https://api.test:$PORT/"
+expect_grep "$T/out" "UNLISTED_HOST" "verdict UNLISTED_HOST"
+expect_exit 2 "wrong host name: validation fails" -- "${C[@]}" leaf.json "https://www.test:$PORT/"
+expect_grep "$T/out" "HOSTNAME_MISMATCH" "verdict HOSTNAME_MISMATCH"
+start_nginx "$T/nginx-exp" "$P/exp-fullchain.pem" "$P/leaf.key"
+expect_exit 2 "expired leaf: validation fails" -- "$CLIENT" --cafile "$P/root.pem" \
+	--connect-to "::127.0.0.1:$NGINX_PORT" leaf.json "https://api.test:$NGINX_PORT/"
+expect_grep "$T/out" "CHAIN_INVALID" "verdict CHAIN_INVALID"
+
 # ---- redirect from an unpinned host to a pinned one ------------------------------
 expect_exit 1 "redirect localhost -> api.test, api.test pins do not match: blocked" -- \
 	"${C[@]}" backup.json "https://localhost:$PORT/redir"

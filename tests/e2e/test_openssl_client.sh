@@ -29,6 +29,27 @@ expect_exit 1 "example client with SSL_VERIFY_NONE: still blocked" -- "$CLIENT" 
 expect_exit 2 "example client, wrong host: validation fails" -- "$CLIENT" "${N[@]}" leaf.json www.test
 expect_exit 2 "example client with SSL_VERIFY_NONE, untrusted chain: still validated" -- "$CLIENT" --connect "127.0.0.1:$REAL_PORT" --cafile "$P/rogue.pem" --insecure-verify-none none.json api.test
 
+# ---- policy outcomes through the adapter ------------------------------------------
+policy exp-unpinned.json api.test "\"$BACKUP_PIN\"" '"expires": "2020-01-01", "on_expiry": "unpinned"'
+policy exp-block.json api.test "\"$LEAF_PIN\"" '"expires": "2020-01-01", "on_expiry": "block"'
+policy report.json api.test "\"$BACKUP_PIN\"" '"mode": "report"'
+echo '{"certpin": 1, "unlisted_hosts": "deny", "domains": []}' >deny.json
+expect_exit 0 "expired pin set, on_expiry unpinned: allowed" -- "$CLIENT" "${N[@]}" exp-unpinned.json api.test
+expect_grep "$T/err" "EXPIRED_UNPINNED" "expired-unpinned verdict shown (allowed, visible)"
+expect_exit 1 "expired pin set, on_expiry block: blocked" -- "$CLIENT" "${N[@]}" exp-block.json api.test
+expect_grep "$T/err" 'on_expiry is "block"' "expired-blocked message"
+expect_exit 0 "report mode mismatch: allowed" -- "$CLIENT" "${N[@]}" report.json api.test
+expect_grep "$T/err" "mode report: allowed and reported" "report-only message (allowed, visible)"
+expect_exit 1 "deny mode, unlisted host: blocked" -- "$CLIENT" "${N[@]}" deny.json api.test
+expect_grep "$T/err" "denies unlisted hosts" "unlisted-host message"
+start_s_server "$P/evil.pem" "$P/evil.key" "$P/int.pem"
+cat "$P/root.pem" "$P/rogue.pem" >trusted-rogue.pem
+expect_exit 1 "example client: rogue leaf with the pinned intermediate appended is blocked" -- \
+	"$CLIENT" --connect "127.0.0.1:$S_PORT" --cafile trusted-rogue.pem int.json api.test
+start_nginx "$T/nginx-exp" "$P/exp-fullchain.pem" "$P/leaf.key"
+expect_exit 2 "example client: expired leaf fails validation" -- \
+	"$CLIENT" --connect "127.0.0.1:$NGINX_PORT" --cafile "$P/root.pem" leaf.json api.test
+
 start_mitm_reverse "$REAL_PORT"
 cat "$P/root.pem" "$MITM_CA" >trusted-mitm.pem
 M=(--connect "127.0.0.1:$MITM_PORT" --cafile trusted-mitm.pem)
