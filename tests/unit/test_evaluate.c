@@ -106,6 +106,17 @@ static certpin_policy *policy1(const certpin_rule_spec *spec, certpin_unlisted u
 	return p;
 }
 
+/* A policy whose one rule pins api.test to pin a (and b, unless NULL). */
+static certpin_policy *api_policy(const char *a, const char *b, certpin_unlisted unlisted)
+{
+	const char *pins[] = {a, b};
+	certpin_rule_spec s = {0};
+	s.host = "api.test";
+	s.pins = pins;
+	s.n_pins = b != NULL ? 2 : 1;
+	return policy1(&s, unlisted);
+}
+
 static certpin_verdict_code eval_code(const certpin_policy *p, const char *host, size_t n, int64_t now)
 {
 	certpin_verdict *v = NULL;
@@ -376,12 +387,7 @@ static void report_mode_allows_a_mismatch_and_says_so(void **state)
 static void failure_message_lists_chain_and_pins(void **state)
 {
 	(void)state;
-	const char *other[] = {P.other_pin, P.root_pin};
-	certpin_rule_spec s = {0};
-	s.host = "api.test";
-	s.pins = other;
-	s.n_pins = 1;
-	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	certpin_policy *p = api_policy(P.other_pin, NULL, CERTPIN_UNLISTED_ALLOW);
 	certpin_verdict *v = NULL;
 	assert_int_equal(certpin_evaluate(p, "api.test", P.chain, 3, NOW, &v), CERTPIN_OK);
 	char msg[4096];
@@ -498,12 +504,7 @@ static void verdict_codes_allow_only_the_four_allowed(void **state)
 static void verdict_is_reset_when_reused(void **state)
 {
 	(void)state;
-	const char *leaf[] = {P.leaf_pin};
-	certpin_rule_spec s = {0};
-	s.host = "api.test";
-	s.pins = leaf;
-	s.n_pins = 1;
-	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_DENY);
+	certpin_policy *p = api_policy(P.leaf_pin, NULL, CERTPIN_UNLISTED_DENY);
 	certpin_verdict *v = NULL;
 	assert_int_equal(certpin_evaluate(p, "api.test", P.chain, 3, NOW, &v), CERTPIN_OK);
 	assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_PINNED);
@@ -626,12 +627,7 @@ static void validation_runs_before_pinning(void **state)
 static void rogue_ca_trusted_by_the_client_is_stopped_by_the_pin(void **state)
 {
 	(void)state;
-	const char *inter[] = {P.int_pin, P.root_pin};
-	certpin_rule_spec s = {0};
-	s.host = "api.test";
-	s.pins = inter;
-	s.n_pins = 2;
-	certpin_policy *p = policy1(&s, CERTPIN_UNLISTED_ALLOW);
+	certpin_policy *p = api_policy(P.int_pin, P.root_pin, CERTPIN_UNLISTED_ALLOW);
 	X509_STORE *st = store_with(P.root, P.rogue_root);
 	/* The rogue leaf validates (its CA is trusted) but carries no pinned key in its chain. */
 	assert_int_equal(verify(p, "api.test", P.rogue_leaf, NULL, 0, st), CERTPIN_V_PIN_MISMATCH);
