@@ -16,6 +16,7 @@ static const struct command {
 	{"lint", cmd_lint, "check a policy for errors and risky rules"},
 	{"probe", cmd_probe, "show a server's chains and their pins"},
 	{"check", cmd_check, "handshake with a server under a policy"},
+	{"attack", cmd_attack, "attack a client program with man-in-the-middle scenarios"},
 };
 
 void cli_error(const char *fmt, ...)
