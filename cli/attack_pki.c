@@ -434,7 +434,7 @@ int atk_pki_write(const struct atk_pki *p, const char *dir, enum atk_scope scope
 		ok = 0;
 	if (!ok)
 		goto fail;
-	snprintf(path, sizeof path, "%s/rogue-ca.pem", dir);
+	snprintf(path, sizeof path, "%s/rogue-root.pem", dir);
 	f = fopen(path, "w");
 	ok = f != NULL && PEM_write_X509(f, p->rogue) == 1;
 	if (f != NULL && fclose(f) != 0)

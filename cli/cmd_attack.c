@@ -72,7 +72,7 @@ struct result {
 	const char *verdict; /* pass, FAIL, info, skip, error */
 	struct atk_observation obs;
 	char desc[300];
-	char detail[400];
+	char detail[640];
 	const char *note;
 };
 
@@ -253,7 +253,7 @@ static void first_line(const char *log, char *out, size_t n)
 static void describe(struct result *r, const char *mitm_log, const char *client_log)
 {
 	const struct atk_observation *o = &r->obs;
-	char head[300], tail[64], said[120];
+	char head[300], tail[64], said[200];
 	if (r->s->kind == K_MITM) {
 		if (o->requests > 0) {
 			snprintf(head, sizeof head, "mitmproxy relayed the request \"%s\"", o->request);
@@ -693,7 +693,7 @@ int cmd_attack(int argc, char **argv)
 		}
 		struct atk_chain chain;
 		char chain_path[4300], log_path[4300];
-		snprintf(chain_path, sizeof chain_path, "%s/%s.pem", dir, s->name);
+		snprintf(chain_path, sizeof chain_path, "%s/%s.chain.pem", dir, s->name);
 		snprintf(log_path, sizeof log_path, "%s/%s.log", dir, s->name);
 		if (atk_chain_make(&pki, s->name, &chain, why, sizeof why) != 0) {
 			snprintf(r->detail, sizeof r->detail, "%.300s", why);
