@@ -274,7 +274,9 @@ static void describe(struct result *r, const char *mitm_log, const char *client_
 	} else {
 		snprintf(head, sizeof head, "the client never connected");
 	}
-	if (o->timed_out)
+	if (o->timed_out && atk_interrupted)
+		snprintf(tail, sizeof tail, "; client stopped (interrupted)");
+	else if (o->timed_out)
 		snprintf(tail, sizeof tail, "; client killed at the time limit");
 	else
 		snprintf(tail, sizeof tail, "; client exit %d", o->client_exit);
