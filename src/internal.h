@@ -76,6 +76,38 @@ size_t cp_b64_encode(const uint8_t *in, size_t n, char *out);
  */
 size_t cp_b64_decode_strict(const char *in, size_t n, uint8_t *out, size_t cap, const char **why);
 
+/* ---- JWS keys (crypto backend: src/core/jwk_openssl.c) ------------------ */
+
+enum cp_jws_alg { CP_ALG_ES256 = 1, CP_ALG_EDDSA = 2 };
+/* A P-256 or Ed25519 key: public, or private (then it can sign). */
+typedef struct cp_jkey cp_jkey;
+/* From PEM (public key, or a private key). CERTPIN_E_KEY_FILE when there is
+ * no P-256/Ed25519 key. */
+certpin_err cp_jkey_from_pem(const char *pem, size_t len, cp_jkey **out, certpin_error *err) CP_WUR;
+/* From JWK members: x (and y for EC), raw bytes; the point is checked. */
+certpin_err cp_jkey_from_raw(enum cp_jws_alg alg, const uint8_t *x, size_t xl, const uint8_t *y,
+                             size_t yl, cp_jkey **out) CP_WUR;
+void cp_jkey_free(cp_jkey *k);
+enum cp_jws_alg cp_jkey_alg(const cp_jkey *k);
+int cp_jkey_is_private(const cp_jkey *k);
+/* Raw public coordinates: x (32 bytes) and, for EC, y (32 bytes; NULL for Ed25519). */
+const uint8_t *cp_jkey_x(const cp_jkey *k);
+const uint8_t *cp_jkey_y(const cp_jkey *k);
+/* 1 when sig is a valid signature of msg by k (ES256: 64-byte R||S). */
+int cp_jkey_verify(const cp_jkey *k, const uint8_t *msg, size_t n, const uint8_t *sig, size_t sl);
+/* Signs msg with a private key: 64 bytes into sig. 0 or -1. */
+int cp_jkey_sign(const cp_jkey *k, const uint8_t *msg, size_t n, uint8_t sig[64]) CP_WUR;
+/* A PEM "PUBLIC KEY" of k into buf (NUL-terminated); length or 0. */
+size_t cp_jkey_public_pem(const cp_jkey *k, char *buf, size_t n);
+
+/* ---- base64url (src/formats/bundle.c) ----------------------------------- */
+
+/* Unpadded base64url; out must hold 4*ceil(n/3)+1 bytes. Returns length. */
+size_t cp_b64url_encode(const uint8_t *in, size_t n, char *out);
+/* Strict: base64url alphabet, no padding, canonical (unused bits zero).
+ * Decoded length, or (size_t)-1 (bad input, or more than cap bytes). */
+size_t cp_b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
 /* ---- DER walking (src/core/der.c) -------------------------------------- */
 
 /* Slices of a certificate, located without building an X509 object. */
@@ -275,9 +307,9 @@ certpin_err cp_policy_load_mem_ex(const char *json, size_t len, const char *name
 /* ---- policy holder (src/core/ctx.c) ------------------------------------ */
 
 /*
- * The current policy (a new reference; the caller frees it) and the
- * generation it belongs to, read together. NULL when c is NULL or its mutex
- * cannot be taken: callers block.
+ * The current policy (a new reference; the caller frees it) and a generation
+ * no newer than the policy's. Lock-free (src/core/ctx.c). NULL when c is
+ * NULL: callers block.
  */
 certpin_policy *cp_ctx_snapshot(certpin_ctx *c, uint64_t *generation) CP_WUR;
 /* A number that identifies c in this process and is never reused. */

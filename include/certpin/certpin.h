@@ -67,6 +67,10 @@ typedef enum certpin_err {
 	CERTPIN_E_BUFFER = 15,       /* caller's buffer too small */
 	CERTPIN_E_INTERNAL = 16,     /* internal or crypto library failure */
 	CERTPIN_E_PASSWORD = 17,     /* encrypted input and no/wrong password */
+	CERTPIN_E_BUNDLE = 18,       /* malformed pin bundle (JWS, header, claims) */
+	CERTPIN_E_SIGNATURE = 19,    /* bundle signature: unknown key, wrong alg, invalid */
+	CERTPIN_E_EXPIRED = 20,      /* bundle past its exp */
+	CERTPIN_E_AUDIENCE = 21,     /* bundle for another application */
 } certpin_err;
 
 /** Static English text for a code; never NULL. */
@@ -438,10 +442,11 @@ CERTPIN_API void certpin_warnings_free(certpin_warnings *w);
  * Every check takes a reference to the current policy (a snapshot) when it
  * starts and evaluates on it without any lock; certpin_ctx_set_policy()
  * swaps the pointer for later checks, and the old policy is freed when the
- * last check (or verdict) that uses it lets go. The swap and the taking of
- * a snapshot are serialised by a mutex held only for a pointer read plus a
- * reference-count increment (or a pointer write), so a reader can never
- * take a reference to a policy that a concurrent swap is freeing.
+ * last check (or verdict) that uses it lets go. Taking a snapshot takes no
+ * lock (a few atomic operations); a swap waits until no snapshot is between
+ * reading the old pointer and taking its reference before it lets the old
+ * policy go, so a reader can never take a reference to a freed policy.
+ * Concurrent swaps are serialised among themselves.
  *
  * All functions are thread-safe. The holder is reference-counted: an
  * SSL_CTX it is attached to keeps it alive.
@@ -464,7 +469,7 @@ CERTPIN_API void certpin_ctx_free(certpin_ctx *c);
  * the generation. Checks already running finish on the policy they took.
  * @param p a reference is taken (the caller keeps its own)
  * @return CERTPIN_OK, CERTPIN_E_INVALID_ARG, or CERTPIN_E_INTERNAL when the
- *         mutex cannot be taken (the policy is then unchanged).
+ *         swappers' mutex cannot be taken (the policy is then unchanged).
  */
 CERTPIN_API certpin_err certpin_ctx_set_policy(certpin_ctx *c, certpin_policy *p);
 

@@ -1,17 +1,29 @@
 /*
  * The policy holder: the snapshot that checks start from, swapped by updates.
  *
- * Why a mutex and not an atomic pointer alone: a reader has to load the
- * pointer and then increment the policy's reference count, and a swap that
- * lands between the two may drop the last reference and free the policy the
- * reader is about to increment. Closing that window without a lock needs
- * hazard pointers or RCU; a mutex held for a load and an increment (or a
- * store) costs tens of nanoseconds uncontended and is obviously right. The
- * swapper drops the old policy's reference after unlocking, so freeing a
- * large policy never happens under the lock. Evaluation runs on the
- * reader's own reference, with no lock held.
+ * A reader (a handshake) takes no lock. The hazard is the window between
+ * loading the policy pointer and incrementing that policy's reference count:
+ * a swap landing there could drop the last reference and free the policy the
+ * reader is about to increment. Readers therefore announce themselves in an
+ * in-flight counter around that window (two atomic operations), and a swap,
+ * after publishing the new pointer, waits until the counter has been zero
+ * once before it drops the old policy's reference:
+ *
+ *   reader:  in_flight++ ; g = generation ; p = policy ; ref(p) ; in_flight--
+ *   swap:    policy = new ; generation++ ; wait in_flight == 0 ; unref(old)
+ *
+ * All four of policy/in_flight operations are sequentially consistent: a
+ * reader that loaded the old pointer incremented in_flight before the swap's
+ * exchange, so the swap sees it until that reader holds its reference.
+ * Readers never wait. A swap waits for readers already inside the window,
+ * which lasts a few nanoseconds; swappers are serialised by a mutex that no
+ * reader touches. The generation is read before the pointer and written
+ * after it, so a reader can pair a new policy with the old generation (the
+ * session cache then distrusts its session: safe) but never an old policy
+ * with the new generation.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -19,9 +31,10 @@
 
 struct certpin_ctx {
 	atomic_uint refs;
-	pthread_mutex_t lock;
-	certpin_policy *policy;      /* guarded by lock; never NULL */
-	_Atomic uint64_t generation; /* written under lock, read lock-free */
+	pthread_mutex_t swap_lock;           /* serialises swaps only */
+	_Atomic(certpin_policy *) policy;    /* never NULL */
+	atomic_uint in_flight;               /* readers between load and reference */
+	_Atomic uint64_t generation;
 	uint64_t id;
 };
 
@@ -34,13 +47,14 @@ certpin_ctx *certpin_ctx_new(certpin_policy *p)
 	certpin_ctx *c = calloc(1, sizeof *c);
 	if (c == NULL)
 		return NULL;
-	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+	if (pthread_mutex_init(&c->swap_lock, NULL) != 0) {
 		free(c);
 		return NULL;
 	}
 	atomic_init(&c->refs, 1u);
 	atomic_init(&c->generation, 1u);
-	c->policy = certpin_policy_ref(p);
+	atomic_init(&c->in_flight, 0u);
+	atomic_init(&c->policy, certpin_policy_ref(p));
 	c->id = atomic_fetch_add_explicit(&next_ctx_id, 1u, memory_order_relaxed);
 	return c;
 }
@@ -58,8 +72,8 @@ void certpin_ctx_free(certpin_ctx *c)
 		return;
 	if (atomic_fetch_sub_explicit(&c->refs, 1u, memory_order_acq_rel) != 1u)
 		return;
-	pthread_mutex_destroy(&c->lock);
-	certpin_policy_free(c->policy);
+	pthread_mutex_destroy(&c->swap_lock);
+	certpin_policy_free(atomic_load(&c->policy));
 	free(c);
 }
 
@@ -68,14 +82,16 @@ certpin_err certpin_ctx_set_policy(certpin_ctx *c, certpin_policy *p)
 	if (c == NULL || p == NULL)
 		return CERTPIN_E_INVALID_ARG;
 	certpin_policy_ref(p);
-	if (pthread_mutex_lock(&c->lock) != 0) {
+	if (pthread_mutex_lock(&c->swap_lock) != 0) {
 		certpin_policy_free(p);
 		return CERTPIN_E_INTERNAL;
 	}
-	certpin_policy *old = c->policy;
-	c->policy = p;
+	certpin_policy *old = atomic_exchange(&c->policy, p);
 	atomic_fetch_add_explicit(&c->generation, 1u, memory_order_release);
-	pthread_mutex_unlock(&c->lock);
+	/* readers that may have loaded old hold their reference once this is 0 */
+	while (atomic_load(&c->in_flight) != 0u)
+		sched_yield();
+	pthread_mutex_unlock(&c->swap_lock);
 	certpin_policy_free(old);
 	return CERTPIN_OK;
 }
@@ -84,14 +100,12 @@ certpin_policy *cp_ctx_snapshot(certpin_ctx *c, uint64_t *generation)
 {
 	if (c == NULL)
 		return NULL;
-	/* A lock that cannot be taken (it never fails for a valid default
-	 * mutex) gives no policy: callers block. */
-	if (pthread_mutex_lock(&c->lock) != 0)
-		return NULL;
-	certpin_policy *p = certpin_policy_ref(c->policy);
+	atomic_fetch_add(&c->in_flight, 1u);
+	uint64_t g = atomic_load_explicit(&c->generation, memory_order_acquire);
+	certpin_policy *p = certpin_policy_ref(atomic_load(&c->policy));
+	atomic_fetch_sub(&c->in_flight, 1u);
 	if (generation != NULL)
-		*generation = atomic_load_explicit(&c->generation, memory_order_relaxed);
-	pthread_mutex_unlock(&c->lock);
+		*generation = g;
 	return p;
 }
 

@@ -24,6 +24,10 @@ static const char *const error_text[] = {
 	[CERTPIN_E_BUFFER] = "buffer too small",
 	[CERTPIN_E_INTERNAL] = "internal error",
 	[CERTPIN_E_PASSWORD] = "wrong or missing password",
+	[CERTPIN_E_BUNDLE] = "malformed pin bundle",
+	[CERTPIN_E_SIGNATURE] = "bundle signature not valid",
+	[CERTPIN_E_EXPIRED] = "bundle expired",
+	[CERTPIN_E_AUDIENCE] = "bundle for another application",
 };
 
 const char *certpin_strerror(certpin_err code)
