@@ -23,6 +23,10 @@ struct atk_chain {
 	int n;
 	EVP_PKEY *key;   /* owned (a reference); the leaf's private key */
 	int legacy_tls;  /* only TLS 1.0 and 1.1 */
+	/* a second leaf for the same name with an RSA key (same chain above
+	 * it), so that clients offering only RSA suites can connect too */
+	X509 *rsa_leaf;
+	EVP_PKEY *rsa_key;
 };
 
 /* The whole throwaway PKI. Every key and certificate is owned. */
@@ -31,7 +35,7 @@ struct atk_pki {
 	EVP_PKEY *root_key, *int_key, *leaf_key, *backup_key;
 	X509 *root, *intermediate, *leaf;
 	EVP_PKEY *rogue_key, *attacker_key, *fake_int_key, *untrusted_key, *untrusted_int_key,
-	    *weak_key;
+	    *weak_key, *rsa_leaf_key;
 	X509 *rogue, *fake_int, *untrusted_root, *untrusted_int;
 	char root_pin[64], int_pin[64], leaf_pin[64], backup_pin[64];
 };
@@ -55,8 +59,12 @@ struct atk_observation {
 	int connections;  /* TCP connections accepted */
 	int handshakes;   /* TLS handshakes completed */
 	int requests;     /* connections that then sent application data */
+	int dropped;      /* connections over the server's limit, closed unserved */
 	int client_exit;  /* exit status, 128+signal, or -1 when killed at the time limit */
 	int timed_out;
+	int open_at_kill; /* connections open without a request when the client was killed */
+	/* the mitmproxy scenario, from mitmdump's side */
+	int mitm_connections, mitm_handshakes, mitm_requests;
 	char alert[64];   /* the last alert the client sent, if any */
 	char error[160];  /* the last handshake error on the server side */
 	char request[120]; /* the first line of the first request */
@@ -73,17 +81,20 @@ struct atk_run {
 	const char *mitmdump;
 	const char *mitm_confdir;
 	const char *mitm_log;
+	const char *mitm_addon;  /* the addon script recording client events */
+	const char *mitm_events; /* where it records them */
 };
 
 /* Listens on 127.0.0.1 (port from the kernel): fd and *port, or -1 with why. */
 int atk_listen(int *port, char *why, size_t wn);
-/* Runs the client against a server presenting run->chain on listen_fd.
+/* Runs the client against a server presenting run->chain on a new port.
  * fill(arg, port) returns the client's /bin/sh -c command (malloc'd, freed
- * here) for the port the client must use: listen_port, or mitmdump's.
+ * here) for the port the client must use: the server's, or mitmdump's.
  * Sets *obs. 0, or -1 with why (the scenario could not be run). */
-int atk_run_scenario(const struct atk_run *run, int listen_fd, int listen_port,
-                     char *(*fill)(void *arg, int port), void *arg, struct atk_observation *obs,
-                     char *why, size_t wn);
+int atk_run_scenario(const struct atk_run *run, char *(*fill)(void *arg, int port), void *arg,
+                     struct atk_observation *obs, char *why, size_t wn);
+/* Kills and reaps every process left over (certpin is a child subreaper). */
+void atk_reap_strays(void);
 
 /* Set from a signal handler: stop the client and return at once. */
 extern volatile sig_atomic_t atk_interrupted;

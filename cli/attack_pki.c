@@ -94,8 +94,10 @@ static X509 *make_cert(const struct cert_spec *s)
 	}
 	if (s->san != NULL && add_ext(x, &ctx, NID_subject_alt_name, s->san) != 0)
 		goto out;
+	/* no authorityKeyIdentifier on self-signed certificates (OpenSSL 3.0
+	 * would write an empty one) */
 	if (add_ext(x, &ctx, NID_subject_key_identifier, "hash") != 0 ||
-	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid") != 0)
+	    (s->issuer != NULL && add_ext(x, &ctx, NID_authority_key_identifier, "keyid") != 0))
 		goto out;
 	if (X509_sign(x, s->issuer_key ? s->issuer_key : s->key, s->md ? s->md : EVP_sha256()) <= 0)
 		goto out;
@@ -153,7 +155,8 @@ int atk_pki_new(struct atk_pki *p, const char *host, char *why, size_t wn)
 	p->untrusted_key = EVP_EC_gen("P-256");
 	p->untrusted_int_key = EVP_EC_gen("P-256");
 	p->weak_key = EVP_RSA_gen(1024);
-	if (!p->root_key || !p->int_key || !p->leaf_key || !p->backup_key || !p->rogue_key ||
+	p->rsa_leaf_key = EVP_RSA_gen(2048);
+	if (!p->rsa_leaf_key || !p->root_key || !p->int_key || !p->leaf_key || !p->backup_key || !p->rogue_key ||
 	    !p->attacker_key || !p->fake_int_key || !p->untrusted_key || !p->untrusted_int_key ||
 	    !p->weak_key)
 		goto fail;
@@ -214,7 +217,7 @@ void atk_pki_free(struct atk_pki *p)
 	EVP_PKEY *keys[] = {p->root_key,     p->int_key,         p->leaf_key,
 	                    p->backup_key,   p->rogue_key,       p->attacker_key,
 	                    p->fake_int_key, p->untrusted_key,   p->untrusted_int_key,
-	                    p->weak_key};
+	                    p->weak_key,     p->rsa_leaf_key};
 	X509 *certs[] = {p->root,     p->intermediate,   p->leaf,         p->rogue,
 	                 p->fake_int, p->untrusted_root, p->untrusted_int};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -229,6 +232,8 @@ void atk_chain_free(struct atk_chain *c)
 	for (int i = 0; i < c->n; i++)
 		X509_free(c->certs[i]);
 	EVP_PKEY_free(c->key);
+	X509_free(c->rsa_leaf);
+	EVP_PKEY_free(c->rsa_key);
 	memset(c, 0, sizeof *c);
 }
 
@@ -277,6 +282,14 @@ int atk_chain_make(const struct atk_pki *p, const char *name, struct atk_chain *
 		/* the legitimate chain (mitmproxy's upstream) */
 		rc = chain_add(c, p->leaf, 0) | chain_add(c, p->intermediate, 0);
 		c->legacy_tls = strcmp(name, "tls-legacy") == 0;
+		if (rc == 0 && c->legacy_tls) {
+			c->rsa_leaf = leaf_for(p, p->rsa_leaf_key, p->intermediate, p->int_key, NULL, h,
+			                       -DAY, 90 * DAY, NULL);
+			if (c->rsa_leaf == NULL || EVP_PKEY_up_ref(p->rsa_leaf_key) != 1)
+				rc = -1;
+			else
+				c->rsa_key = p->rsa_leaf_key;
+		}
 	} else if (strcmp(name, "rogue-ca") == 0) {
 		key = p->attacker_key;
 		leaf = leaf_for(p, key, p->rogue, p->rogue_key, NULL, h, -DAY, 90 * DAY, NULL);

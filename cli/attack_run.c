@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,7 @@ enum {
 	IDLE_RESPOND_MS = 200,  /* non-HTTP data: answer after this pause */
 	DRAIN_IDLE_MS = 150,    /* after the client exits: stop when idle this long */
 	DRAIN_MAX_MS = 1000,
+	MITM_DRAIN_MS = 600,    /* mitmdump relays and records after the client exits */
 	MITM_START_S = 20,      /* mitmdump's start-up limit */
 };
 
@@ -83,8 +86,8 @@ int atk_listen(int *port, char *why, size_t wn)
 
 static void info_cb(const SSL *ssl, int where, int ret)
 {
-	if ((where & SSL_CB_READ_ALERT) == 0)
-		return;
+	if ((where & SSL_CB_READ_ALERT) != SSL_CB_READ_ALERT)
+		return; /* alerts the server itself writes are not the client's */
 	struct conn *c = SSL_get_app_data(ssl);
 	if (c != NULL)
 		snprintf(c->obs->alert, sizeof c->obs->alert, "%s", SSL_alert_desc_string_long(ret));
@@ -111,6 +114,15 @@ static SSL_CTX *server_ctx(const struct atk_chain *ch, char *why, size_t wn)
 	for (int i = 1; i < ch->n; i++)
 		if (SSL_CTX_add1_chain_cert(ctx, ch->certs[i]) != 1)
 			goto fail;
+	/* the chain applies to the certificate set last: set it again */
+	if (ch->rsa_leaf != NULL) {
+		if (SSL_CTX_use_certificate(ctx, ch->rsa_leaf) != 1 ||
+		    SSL_CTX_use_PrivateKey(ctx, ch->rsa_key) != 1)
+			goto fail;
+		for (int i = 1; i < ch->n; i++)
+			if (SSL_CTX_add1_chain_cert(ctx, ch->certs[i]) != 1)
+				goto fail;
+	}
 	SSL_CTX_set_info_callback(ctx, info_cb);
 	return ctx;
 fail:
@@ -136,6 +148,14 @@ static void record_error(struct conn *c)
 	if (e != 0)
 		ERR_error_string_n(e, c->obs->error, sizeof c->obs->error);
 	ERR_clear_error();
+}
+
+/* Client bytes go into UTF-8 reports: keep printable ASCII. */
+static void printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
 }
 
 static void prepare_response(struct conn *c, const char *scenario)
@@ -184,9 +204,11 @@ static short conn_step(struct conn *c, const char *scenario)
 				}
 				c->got += (size_t)r;
 				c->in[c->got] = '\0';
-				if (c->obs->request[0] == '\0' && strchr(c->in, '\n') != NULL)
+				if (c->obs->request[0] == '\0' && strchr(c->in, '\n') != NULL) {
 					snprintf(c->obs->request, sizeof c->obs->request, "%.*s",
 					         (int)strcspn(c->in, "\r\n"), c->in);
+					printable(c->obs->request);
+				}
 				if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL ||
 				    c->got >= sizeof c->in - 1)
 					prepare_response(c, scenario);
@@ -248,6 +270,7 @@ static void accept_all(int lfd, SSL_CTX *ctx, struct conn *conns, struct atk_obs
 		if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
 			SSL_free(ssl);
 			close(fd);
+			obs->dropped++; /* the scenario is then not conclusive */
 			continue;
 		}
 		memset(c, 0, sizeof *c);
@@ -259,23 +282,31 @@ static void accept_all(int lfd, SSL_CTX *ctx, struct conn *conns, struct atk_obs
 	}
 }
 
-/* fork + exec /bin/sh -c cmd in a new process group, output to log. */
+/* fork + exec argv in a new process group, output to log. The child dies
+ * with us (PR_SET_PDEATHSIG): nothing outlives a killed certpin. */
 static pid_t spawn(const char *const argv[], const char *log_path, const char *scenario,
-                   int port)
+                   int port, const char *mitm_events)
 {
-	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (log < 0)
 		return -1;
+	pid_t parent = getpid();
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 		(void)setpgid(0, 0);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(127);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
 			_exit(127);
+		if (null > 2)
+			close(null);
 		signal(SIGPIPE, SIG_DFL);
 		if (scenario == NULL) {
 			setenv("PYTHONUNBUFFERED", "1", 1); /* mitmdump's log as it happens */
+			if (mitm_events != NULL)
+				setenv("CERTPIN_ATTACK_MITM_EVENTS", mitm_events, 1);
 		} else {
 			char p[16];
 			snprintf(p, sizeof p, "%d", port);
@@ -292,6 +323,53 @@ static pid_t spawn(const char *const argv[], const char *log_path, const char *s
 	return pid;
 }
 
+static pid_t wait_pid(pid_t pid, int *st, int flags)
+{
+	pid_t w;
+	do
+		w = waitpid(pid, st, flags);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
+void atk_reap_strays(void)
+{
+	/* certpin is a child subreaper (cmd_attack.c): whatever the client left
+	 * running, even in another process group or session, is our child now */
+	for (int round = 0; round < 20; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		int found = 0;
+		if (d == NULL)
+			return;
+		while ((e = readdir(d)) != NULL) {
+			char path[64], buf[512];
+			if (e->d_name[0] < '0' || e->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);
+			FILE *f = fopen(path, "r");
+			if (f == NULL)
+				continue;
+			size_t n = fread(buf, 1, sizeof buf - 1, f);
+			fclose(f);
+			buf[n] = '\0';
+			const char *rp = strrchr(buf, ')'); /* after "pid (comm)" */
+			long ppid = 0;
+			char state = 0;
+			if (rp == NULL || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2 ||
+			    ppid != (long)getpid())
+				continue;
+			pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+			(void)kill(pid, SIGKILL);
+			(void)wait_pid(pid, NULL, 0);
+			found = 1;
+		}
+		closedir(d);
+		if (!found)
+			return;
+	}
+}
+
 /* Stops the process group pid leads: TERM, up to grace_ms, then KILL; reaps
  * pid and returns its wait status (or -1). */
 static int stop_group(pid_t pid, int grace_ms)
@@ -300,14 +378,14 @@ static int stop_group(pid_t pid, int grace_ms)
 	(void)kill(-pid, SIGTERM);
 	long end = now_ms() + grace_ms;
 	for (;;) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
+		pid_t w = wait_pid(pid, &st, WNOHANG);
 		if (w == pid)
 			break;
 		if (w < 0)
 			return -1;
 		if (now_ms() >= end) {
 			(void)kill(-pid, SIGKILL);
-			if (waitpid(pid, &st, 0) != pid)
+			if (wait_pid(pid, &st, 0) != pid)
 				return -1;
 			break;
 		}
@@ -327,77 +405,104 @@ static int exit_code(int st)
 	return -1;
 }
 
-/* Is something listening on 127.0.0.1:port? (/proc/net/tcp, state 0A) */
-static int listening(int port)
+/* The port mitmdump prints ("Proxy server listening at 127.0.0.1:PORT"), or 0. */
+static int mitm_port(const char *log)
 {
-	FILE *f = fopen("/proc/net/tcp", "r");
+	FILE *f = fopen(log, "r");
+	char line[512];
+	int port = 0;
 	if (f == NULL)
 		return 0;
-	char line[256], want[32];
-	snprintf(want, sizeof want, "0100007F:%04X", (unsigned)port);
-	int found = 0;
-	while (!found && fgets(line, sizeof line, f) != NULL) {
-		char local[64], remote[64], state[8];
-		if (sscanf(line, "%*d: %63s %63s %7s", local, remote, state) == 3 &&
-		    strcmp(local, want) == 0 && strcmp(state, "0A") == 0)
-			found = 1;
+	while (port == 0 && fgets(line, sizeof line, f) != NULL) {
+		const char *k = strstr(line, "listening at 127.0.0.1:");
+		if (k != NULL)
+			port = atoi(k + strlen("listening at 127.0.0.1:"));
 	}
 	fclose(f);
-	return found;
+	return port > 0 && port < 65536 ? port : 0;
 }
 
-static int free_port(void)
-{
-	char why[128];
-	int port = 0, fd = atk_listen(&port, why, sizeof why);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return port;
-}
-
-/* mitmdump in reverse mode in front of 127.0.0.1:upstream. pid or -1. */
+/* mitmdump in reverse mode in front of 127.0.0.1:upstream, on a port the
+ * kernel picks, with the addon that records what the client did. */
 static pid_t start_mitm(const struct atk_run *run, int upstream, int *port, char *why, size_t wn)
 {
-	for (int attempt = 0; attempt < 3; attempt++) {
-		int p = free_port();
-		if (p < 0)
-			break;
-		char mode[64], lport[16], confdir[4200];
-		snprintf(mode, sizeof mode, "reverse:https://127.0.0.1:%d", upstream);
-		snprintf(lport, sizeof lport, "%d", p);
-		snprintf(confdir, sizeof confdir, "confdir=%s", run->mitm_confdir);
-		const char *argv[] = {run->mitmdump, "--set", confdir, "--mode", mode,
-		                      "--listen-host", "127.0.0.1", "--listen-port", lport,
-		                      "--ssl-insecure", NULL};
-		pid_t pid = spawn(argv, run->mitm_log, NULL, 0);
-		if (pid < 0)
-			break;
-		long end = now_ms() + MITM_START_S * 1000L;
-		int st;
-		while (now_ms() < end && waitpid(pid, &st, WNOHANG) == 0) {
-			if (listening(p)) {
-				*port = p;
-				return pid;
-			}
-			struct timespec ts = {0, 50 * 1000000L};
-			nanosleep(&ts, NULL);
-		}
-		(void)stop_group(pid, 1000);
+	char mode[64], confdir[4200], addon[4200];
+	snprintf(mode, sizeof mode, "reverse:https://127.0.0.1:%d", upstream);
+	snprintf(confdir, sizeof confdir, "confdir=%s", run->mitm_confdir);
+	snprintf(addon, sizeof addon, "%s", run->mitm_addon);
+	const char *argv[] = {run->mitmdump, "--set", confdir, "--mode", mode, "--listen-host",
+	                      "127.0.0.1", "--listen-port", "0", "--ssl-insecure", "-s", addon,
+	                      NULL};
+	pid_t pid = spawn(argv, run->mitm_log, NULL, 0, run->mitm_events);
+	if (pid < 0) {
+		snprintf(why, wn, "cannot start mitmdump: %s", strerror(errno));
+		return -1;
 	}
-	snprintf(why, wn, "mitmdump did not start (see %s)", run->mitm_log);
+	long end = now_ms() + MITM_START_S * 1000L;
+	int st;
+	while (now_ms() < end && !atk_interrupted && wait_pid(pid, &st, WNOHANG) == 0) {
+		int p = mitm_port(run->mitm_log);
+		if (p != 0) {
+			*port = p;
+			return pid;
+		}
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	(void)stop_group(pid, 1000);
+	snprintf(why, wn, "mitmdump did not start (see %.300s)", run->mitm_log);
 	return -1;
 }
 
-int atk_run_scenario(const struct atk_run *run, int lfd, int lport,
-                     char *(*fill)(void *arg, int port), void *arg, struct atk_observation *obs,
-                     char *why, size_t wn)
+/* What the addon recorded: connections, handshakes, requests. */
+static void read_mitm_events(const struct atk_run *run, struct atk_observation *obs)
+{
+	FILE *f = fopen(run->mitm_events, "r");
+	char line[512];
+	if (f != NULL) {
+		while (fgets(line, sizeof line, f) != NULL) {
+			if (strncmp(line, "connect", 7) == 0)
+				obs->mitm_connections++;
+			else if (strncmp(line, "tls-ok", 6) == 0)
+				obs->mitm_handshakes++;
+			else if (strncmp(line, "request ", 8) == 0) {
+				obs->mitm_requests++;
+				if (obs->request[0] == '\0') {
+					snprintf(obs->request, sizeof obs->request, "%.*s",
+					         (int)strcspn(line + 8, "\r\n"), line + 8);
+					printable(obs->request);
+				}
+			}
+		}
+		fclose(f);
+	}
+	/* data that never became a request (not HTTP, or cut short) is data too */
+	f = fopen(run->mitm_log, "r");
+	if (f != NULL) {
+		while (fgets(line, sizeof line, f) != NULL) {
+			const char *k = strstr(line, "before completing request headers: b");
+			if (k != NULL && strncmp(k + strlen("before completing request headers: b"), "''", 2) != 0 &&
+			    strncmp(k + strlen("before completing request headers: b"), "\"\"", 2) != 0)
+				obs->mitm_requests++;
+		}
+		fclose(f);
+	}
+}
+
+int atk_run_scenario(const struct atk_run *run, char *(*fill)(void *arg, int port), void *arg,
+                     struct atk_observation *obs, char *why, size_t wn)
 {
 	memset(obs, 0, sizeof *obs);
 	obs->client_exit = -1;
-	SSL_CTX *ctx = server_ctx(run->chain, why, wn);
-	if (ctx == NULL)
+	/* a new port per scenario: a straggler from the last one cannot land here */
+	int lport = 0, lfd = atk_listen(&lport, why, wn);
+	if (lfd < 0)
 		return -1;
+	SSL_CTX *ctx = server_ctx(run->chain, why, wn);
+	if (ctx == NULL) {
+		close(lfd);
+		return -1;
+	}
 	struct conn conns[MAX_CONNS];
 	for (int i = 0; i < MAX_CONNS; i++)
 		conns[i].fd = -1, conns[i].ssl = NULL, conns[i].state = C_DONE;
@@ -416,7 +521,7 @@ int atk_run_scenario(const struct atk_run *run, int lfd, int lport,
 		goto out;
 	}
 	const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-	client = spawn(argv, run->log_path, run->scenario, client_port);
+	client = spawn(argv, run->log_path, run->scenario, client_port, NULL);
 	if (client < 0) {
 		snprintf(why, wn, "cannot start the client: %s", strerror(errno));
 		goto out;
@@ -452,10 +557,15 @@ int atk_run_scenario(const struct atk_run *run, int lfd, int lport,
 				obs->client_exit = exit_code(st);
 				(void)kill(-client, SIGKILL);
 				client = -1;
-				drain_end = t + DRAIN_MAX_MS;
+				drain_end = t + (run->mitmdump ? MITM_DRAIN_MS : DRAIN_MAX_MS);
 				idle_since = t;
 			} else if (t >= deadline || atk_interrupted) {
 				obs->timed_out = 1;
+				/* a connection still open without a request: the client
+				 * neither accepted nor visibly rejected */
+				for (int i = 0; i < MAX_CONNS; i++)
+					if (conns[i].fd >= 0 && !conns[i].saw_data)
+						obs->open_at_kill++;
 				(void)stop_group(client, 1000);
 				client = -1;
 				exited = 1;
@@ -467,7 +577,7 @@ int atk_run_scenario(const struct atk_run *run, int lfd, int lport,
 		/* the client is gone: finish what it already sent */
 		if (ready > 0)
 			idle_since = t;
-		if (t >= drain_end || t - idle_since >= DRAIN_IDLE_MS)
+		if (t >= drain_end || (run->mitmdump == NULL && t - idle_since >= DRAIN_IDLE_MS))
 			break;
 	}
 	rc = 0;
@@ -477,15 +587,11 @@ out:
 			conn_close(&conns[i]);
 	if (client > 0)
 		(void)stop_group(client, 1000);
-	if (mitm > 0)
+	if (mitm > 0) {
 		(void)stop_group(mitm, 3000);
-	/* connections mitmdump still had queued on our listener */
-	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		close(fd);
+		read_mitm_events(run, obs);
 	}
+	close(lfd);
 	free(cmd);
 	SSL_CTX_free(ctx);
 	ERR_clear_error();

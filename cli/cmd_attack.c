@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +59,24 @@ static const struct scenario {
 	{"mitmproxy", K_MITM, "mitmproxy in reverse mode, forging certificates with the rogue root CA"},
 };
 #define N_SCENARIOS (sizeof scenarios / sizeof scenarios[0])
+
+/* mitmdump addon: records the client's side of the mitmproxy scenario. */
+static const char mitm_addon_text[] =
+    "# certpin attack: what the client did through mitmproxy\n"
+    "import os\n"
+    "class CertpinWatch:\n"
+    "    def __init__(self):\n"
+    "        self.f = open(os.environ['CERTPIN_ATTACK_MITM_EVENTS'], 'a', buffering=1)\n"
+    "    def client_connected(self, client):\n"
+    "        self.f.write('connect\\n')\n"
+    "    def tls_established_client(self, data):\n"
+    "        self.f.write('tls-ok\\n')\n"
+    "    def tls_failed_client(self, data):\n"
+    "        self.f.write('tls-failed\\n')\n"
+    "    def requestheaders(self, flow):\n"
+    "        r = flow.request\n"
+    "        self.f.write('request %s %s %s\\n' % (r.method, r.path, r.http_version))\n"
+    "addons = [CertpinWatch()]\n";
 
 static const char scope_note[] =
     "a leaf pin matches the key whatever the issuer: whoever holds the leaf's private key passes "
@@ -226,6 +245,9 @@ static void mitm_reason(const char *log, char *out, size_t n)
 			k += strlen("Client TLS handshake failed. ");
 			const char *end = strstr(k, " (");
 			snprintf(out, n, "%.*s", (int)(end ? end - k : (long)strcspn(k, "\r\n")), k);
+			for (char *c = out; *c != '\0'; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+					*c = '?';
 		}
 	}
 	fclose(f);
@@ -246,6 +268,9 @@ static void first_line(const char *log, char *out, size_t n)
 			l--;
 		if (l > 0)
 			snprintf(out, n, "%.*s", (int)l, p);
+		for (char *c = out; *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?'; /* the reports are UTF-8 JSON and XML: keep ASCII */
 	}
 	fclose(f);
 }
@@ -255,14 +280,20 @@ static void describe(struct result *r, const char *mitm_log, const char *client_
 	const struct atk_observation *o = &r->obs;
 	char head[300], tail[64], said[200];
 	if (r->s->kind == K_MITM) {
-		if (o->requests > 0) {
-			snprintf(head, sizeof head, "mitmproxy relayed the request \"%s\"", o->request);
-		} else {
-			char why[200];
-			mitm_reason(mitm_log, why, sizeof why);
-			snprintf(head, sizeof head, "no request reached the server through mitmproxy%s%s",
+		char why[200];
+		mitm_reason(mitm_log, why, sizeof why);
+		if (o->mitm_requests > 0 || o->requests > 0)
+			snprintf(head, sizeof head, "the client sent \"%s\" through mitmproxy",
+			         o->request[0] ? o->request : "data");
+		else if (o->mitm_handshakes > 0)
+			snprintf(head, sizeof head,
+			         "handshake with mitmproxy completed, then the client hung up without a "
+			         "request");
+		else if (o->mitm_connections > 0)
+			snprintf(head, sizeof head, "the client aborted the handshake with mitmproxy%s%s",
 			         why[0] ? ": " : "", why);
-		}
+		else
+			snprintf(head, sizeof head, "the client never connected to mitmproxy");
 	} else if (o->requests > 0) {
 		snprintf(head, sizeof head, "handshake and request \"%s\"", o->request);
 	} else if (o->handshakes > 0) {
@@ -285,6 +316,39 @@ static void describe(struct result *r, const char *mitm_log, const char *client_
 	         said[0] ? "\")" : "");
 }
 
+/*
+ * A rejection counts only with evidence for it: the client reached the
+ * server and then aborted or hung up. A client that never connected, was
+ * killed with a connection open and no request, was cut off by the server's
+ * connection limit or interrupted neither accepted nor rejected: the
+ * scenario is an error, never a pass.
+ */
+static void inconclusive_run(struct result *r)
+{
+	const struct atk_observation *o = &r->obs;
+	const char *why = NULL;
+	char buf[120];
+	if (r->accepted || r->s->kind == K_CONTROL)
+		return;
+	int reached = r->s->kind == K_MITM ? o->mitm_connections : o->connections;
+	if (o->timed_out && atk_interrupted) {
+		why = "interrupted before the client finished";
+	} else if (o->dropped > 0) {
+		snprintf(buf, sizeof buf, "%d connection(s) over the server's limit were closed unserved",
+		         o->dropped);
+		why = buf;
+	} else if (reached == 0) {
+		why = "the client never connected, so it neither accepted nor rejected";
+	} else if (o->timed_out && (r->s->kind == K_MITM || o->open_at_kill > 0)) {
+		why = "the client was killed at the time limit with a connection open and no request";
+	}
+	if (why == NULL)
+		return;
+	r->error = 1;
+	size_t l = strlen(r->detail);
+	snprintf(r->detail + l, sizeof r->detail - l, "; not conclusive: %s", why);
+}
+
 static const char *expect_name(enum expect e)
 {
 	switch (e) {
@@ -302,6 +366,8 @@ static const char *observed_name(const struct result *r)
 {
 	if (!r->ran)
 		return "-";
+	if (r->error)
+		return "unclear"; /* neither accepted nor visibly rejected */
 	return r->accepted ? "accepted" : "rejected";
 }
 
@@ -387,8 +453,9 @@ static int write_json(const char *path, const char *host, const char *scope, con
 		first = 0;
 	}
 	fprintf(f, "\n  ],\n  \"passed\": %d,\n  \"failed\": %d,\n  \"informational\": %d,\n"
-	           "  \"skipped\": %d,\n  \"inconclusive\": %s\n}\n",
-	        t->passed, t->failed, t->info, t->skipped, inconclusive ? "true" : "false");
+	           "  \"skipped\": %d,\n  \"inconclusive\": %s,\n  \"interrupted\": %s\n}\n",
+	        t->passed, t->failed, t->info, t->skipped, inconclusive ? "true" : "false",
+	        atk_interrupted ? "true" : "false");
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -531,13 +598,16 @@ int cmd_attack(int argc, char **argv)
 		case 'k':
 			keep = 1;
 			break;
-		case 't':
-			timeout = atoi(optarg);
+		case 't': {
+			char *end = NULL;
+			long tl = strtol(optarg, &end, 10);
+			timeout = end != optarg && *end == '\0' && tl >= 1 && tl <= 600 ? (int)tl : 0;
 			if (timeout < 1 || timeout > 600) {
 				cli_error("attack: --timeout must be 1..600 seconds");
 				return EXIT_USAGE;
 			}
 			break;
+		}
 		case 'm':
 			mitm_arg = optarg;
 			break;
@@ -599,9 +669,9 @@ int cmd_attack(int argc, char **argv)
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
 	if ((size_t)snprintf(dir, sizeof dir, "%s/certpin-attack.XXXXXX", tmp) >= sizeof dir - 64 ||
-	    !shell_safe(dir)) {
-		cli_error("attack: TMPDIR '%s' is too long or has characters a shell command "
-		          "cannot take unquoted",
+	    !shell_safe(dir) || dir[0] != '/') {
+		cli_error("attack: TMPDIR '%s' must be an absolute path, not too long, without "
+		          "characters a shell command cannot take unquoted",
 		          tmp);
 		return EXIT_USAGE;
 	}
@@ -616,11 +686,15 @@ int cmd_attack(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a client hanging up must not kill us */
+	/* whatever a client leaves behind (even in its own process group or
+	 * session) becomes our child, to be killed after its scenario */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	int ret = EXIT_BLOCKED, lfd = -1, lport = 0;
+	int ret = EXIT_BLOCKED;
 	struct atk_pki pki;
 	int have_pki = 0;
 	char why[512], cafile[4200], policy[4200], mitm_conf[4200], mitm_log[4200];
+	char mitm_addon[4200], mitm_events[4200];
 	struct result res[N_SCENARIOS];
 	struct totals tot = {0, 0, 0, 0};
 	int inconclusive = 0;
@@ -661,11 +735,16 @@ int cmd_attack(int argc, char **argv)
 	                                    : pki.int_pin) + 7,
 	         pki.backup_pin + 7);
 
-	lfd = atk_listen(&lport, why, sizeof why);
-	if (lfd < 0) {
-		cli_error("attack: %s", why);
-		ret = EXIT_CONNECTION;
-		goto out;
+	/* the addon through which mitmdump tells what the client did */
+	snprintf(mitm_addon, sizeof mitm_addon, "%s/mitm_watch.py", dir);
+	snprintf(mitm_events, sizeof mitm_events, "%s/mitm-events.log", dir);
+	{
+		FILE *f = fopen(mitm_addon, "w");
+		if (f == NULL || fputs(mitm_addon_text, f) < 0 || fclose(f) != 0) {
+			cli_error("attack: cannot write %s", mitm_addon);
+			ret = EXIT_INPUT;
+			goto out;
+		}
 	}
 
 	printf("certpin attack: %s, pins at %s scope (with a backup pin)\n", host, scope_name);
@@ -712,17 +791,20 @@ int cmd_attack(int argc, char **argv)
 				run.mitmdump = mitmdump;
 				run.mitm_confdir = mitm_conf;
 				run.mitm_log = mitm_log;
+				run.mitm_addon = mitm_addon;
+				run.mitm_events = mitm_events;
 			}
-			if (atk_run_scenario(&run, lfd, lport, fill_command, &v, &r->obs, why,
-			                     sizeof why) != 0) {
+			if (atk_run_scenario(&run, fill_command, &v, &r->obs, why, sizeof why) != 0) {
 				snprintf(r->detail, sizeof r->detail, "%.300s", why);
 				r->error = 1;
 			} else {
 				r->ran = 1;
-				r->accepted = r->obs.requests > 0;
+				r->accepted = r->obs.requests > 0 || r->obs.mitm_requests > 0;
 				describe(r, mitm_log, log_path);
+				inconclusive_run(r);
 			}
 			atk_chain_free(&chain);
+			atk_reap_strays();
 		}
 		if (r->error) {
 			r->verdict = "error";
@@ -776,8 +858,6 @@ int cmd_attack(int argc, char **argv)
 		ret = EXIT_INPUT;
 	}
 out:
-	if (lfd >= 0)
-		close(lfd);
 	if (have_pki)
 		atk_pki_free(&pki);
 	if (!keep)

@@ -89,6 +89,36 @@ expect_exit 2 "a client that hangs is killed at --timeout" -- "$CERTPIN" attack 
 expect_grep "$T/out" "client killed at the time limit" "time limit detail"
 expect_grep hang.json '"client_exit": null, "timed_out": true' "JSON: timed out"
 
+# ---- no evidence is no pass ----------------------------------------------------
+ONLYCONTROL="case {scenario} in control) $CHECK ;; *) setsid sleep 31.7 & exit 0 ;; esac"
+expect_exit 1 "a client that skips an attack scenario (never connects): error, not pass" -- \
+	"${A[@]}" --only rogue-ca --json skipped.json --client "$ONLYCONTROL"
+expect_grep "$T/out" "rogue-ca                reject   unclear  error   the client never connected" "never-connected row is an error"
+expect_grep "$T/out" "not conclusive: the client never connected" "never-connected reason"
+expect_grep "$T/out" "0 passed, 1 failed" "summary counts the error as a failure"
+if pgrep -f "sleep 31.7" >/dev/null; then
+	not_ok "a process the client left in its own session survived the scenario"
+	pkill -f "sleep 31.7" || true
+else
+	ok "processes the client left behind (even with setsid) are killed after its scenario"
+fi
+HANGER="case {scenario} in control) $CHECK ;; *) sleep 30 | openssl s_client -connect {addr}:{port} -servername {host} ;; esac"
+expect_exit 1 "a client killed at the time limit with the connection open: error, not pass" -- \
+	"$CERTPIN" attack --timeout 3 --only rogue-ca --client "$HANGER"
+expect_grep "$T/out" "not conclusive: the client was killed at the time limit with a connection open and no request" "open-connection reason"
+expect_exit 64 "--timeout with trailing garbage" -- "$CERTPIN" attack --timeout 5x --client true
+expect_exit 64 "relative TMPDIR" -- env TMPDIR=rel "${A[@]}" --client true
+expect_grep "$T/err" "must be an absolute path" "relative TMPDIR: message"
+printf 'caf\351 \001\n' >latin1.txt
+expect_exit 1 "client output that is not UTF-8 keeps the reports valid" -- \
+	"${A[@]}" --only rogue-ca --json latin1.json --junit latin1.xml --client "cat $T/latin1.txt; $PERMISSIVE"
+if python3 -c 'import json, sys, xml.etree.ElementTree as E
+json.load(open(sys.argv[1], encoding="utf-8")); E.parse(sys.argv[2])' latin1.json latin1.xml; then
+	ok "JSON and JUnit parse"
+else
+	not_ok "reports with non-UTF-8 client output do not parse"
+fi
+
 # ---- reports that cannot be written ------------------------------------------
 expect_exit 4 "--json into a missing directory" -- "${A[@]}" --only rogue-ca --json "$T/no/such.json" --client "$CHECK"
 expect_grep "$T/err" "certpin: attack: cannot write $T/no/such.json" "--json: message"

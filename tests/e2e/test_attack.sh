@@ -122,6 +122,27 @@ expect_exit 0 "examples/openssl_client (intermediate scope) rejects every attack
 	"$CERTPIN_BIN" attack "${TO[@]}" --json openssl.json \
 	--client "$OSSL --cafile {cafile} --connect {addr}:{port} {policy} {host}:{port}"
 verify_run "OpenSSL adapter" openssl.json ""
-expect_grep out "no request reached the server through mitmproxy" "mitmproxy ran and its request never arrived"
+expect_grep out "mitmproxy               reject   rejected pass    the client aborted the handshake with mitmproxy" "mitmproxy ran; the client aborted its handshake"
+
+# ---- 6. a client that accepts anything: every scenario's server is reachable --
+cat >accept_all.py <<'PY'
+import socket, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1
+ctx.set_ciphers("ALL:@SECLEVEL=0")
+with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with ctx.wrap_socket(s, server_hostname=host) as t:
+        t.sendall(b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n")
+        print(t.recv(100).split(b"\r\n")[0].decode())
+PY
+ALL_ACCEPTED="rogue-ca,self-signed,wrong-name,expired,not-yet-valid,untrusted-intermediate,appended-pins"
+ALL_ACCEPTED="$ALL_ACCEPTED,fake-intermediate,legit-key-rogue-ca,sha1,rsa-1024,cn-only,wildcard-tld,tls-legacy,mitmproxy"
+expect_exit 1 "a client that checks nothing (any certificate, TLS 1.0) accepts every scenario" -- \
+	"$CERTPIN_BIN" attack "${TO[@]}" --json anything.json --client "$E2E_PYTHON $T/accept_all.py {host} {port}"
+verify_run "accept-anything client" anything.json "$ALL_ACCEPTED"
+expect_grep out "0 passed, 15 failed" "summary: every attack accepted"
 
 finish
