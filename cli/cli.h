@@ -24,6 +24,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* ---- connections (cli/net.c) ---- */
 /* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
