@@ -603,7 +603,7 @@ certpin_err cv_export_android(const cv_policy *p, const cv_opts *o, cv_buf *out,
 		}
 		cv_strs pins = {0};
 		cv_rule_spki_pins(r, &pins);
-		if (o->lossy) {
+		{ /* leaf/ca scopes widen to any position (a loss listed above) */
 			for (size_t k = 0; k < r->leaf_pins.n; k++)
 				if (strncmp(r->leaf_pins.v[k], "sha256/", 7) == 0 &&
 				    !cv_strs_has(&pins, r->leaf_pins.v[k]))
