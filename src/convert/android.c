@@ -393,6 +393,13 @@ static certpin_err keep_debug_overrides(actx *a, xmlDocPtr doc, xmlNodePtr n)
 	return CERTPIN_OK;
 }
 
+static void silent(void *ctx, const char *msg, ...) __attribute__((format(printf, 2, 3)));
+static void silent(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
 /* Line and column of byte offset off in data. */
 static void position(const char *data, size_t off, unsigned *line, unsigned *col)
 {
@@ -429,7 +436,14 @@ certpin_err cv_import_android(const char *data, size_t len, const cv_opts *o, cv
 	}
 	if (len > 0x7fffffff)
 		return cv_err(err, CERTPIN_E_TOO_LARGE, o->name, 0, 0, "input too large");
+	/* Encoding errors bypass XML_PARSE_NOERROR: silence libxml2's generic
+	 * handler for this parse (the error is reported through err). */
+	xmlGenericErrorFunc old_handler = xmlGenericError;
+	void *old_ctx = xmlGenericErrorContext;
+	xmlSetGenericErrorFunc(NULL, silent);
 	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL)
+		xmlSetGenericErrorFunc(old_ctx, old_handler);
 	if (ctxt == NULL)
 		return cv_err(err, CERTPIN_E_NOMEM, o->name, 0, 0, "out of memory");
 	/* NONET; no NOENT, DTDLOAD, DTDATTR, DTDVALID, XINCLUDE; no error printing. */
@@ -508,6 +522,7 @@ certpin_err cv_import_android(const char *data, size_t len, const cv_opts *o, cv
 done:
 	xmlFreeDoc(doc);
 	xmlFreeParserCtxt(ctxt);
+	xmlSetGenericErrorFunc(old_ctx, old_handler);
 	return rc;
 }
 

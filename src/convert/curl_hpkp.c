@@ -100,7 +100,7 @@ certpin_err cv_import_curl(const char *data, size_t len, const cv_opts *o, cv_po
 		if (m < 8 || memcmp(item, "sha256//", 8) != 0)
 			return cv_err(err, CERTPIN_E_PIN_SYNTAX, o->name, 1, col,
 			              "expected sha256//<base64>%s",
-			              m > 0 && memchr(item, '/', m) != NULL && memcmp(item, "sha", 3) != 0
+			              m >= 3 && memchr(item, '/', m) != NULL && memcmp(item, "sha", 3) != 0
 			                      ? " (curl also takes a key file: pin it with `certpin pin "
 			                        "FILE`)"
 			                      : "");

@@ -596,9 +596,9 @@ size_t cv_common_losses(const cv_policy *p, const char *fmt, unsigned ok, cv_log
 /* ---- dispatch ---- */
 
 /*
- * Checks an imported model and records the pins its pin_files hold (Android
- * @raw/ trust anchors) as file_pins, so exporters to formats that list
- * digests see them.
+ * Checks an imported model, spells its hosts as the policy does, and records
+ * the pins its pin_files hold (Android @raw/ trust anchors) as file_pins, so
+ * exporters to formats that list digests see them.
  */
 static certpin_err validate_and_resolve(cv_policy *p, const cv_opts *o, certpin_error *err)
 {
@@ -609,7 +609,19 @@ static certpin_err validate_and_resolve(cv_policy *p, const cv_opts *o, certpin_
 	for (size_t i = 0; i < p->n && rc == CERTPIN_OK; i++) {
 		cv_rule *r = &p->rules[i];
 		const certpin_rule *pr = certpin_policy_rule(pol, i);
-		if (r->pin_files.n == 0 || pr == NULL)
+		if (pr == NULL)
+			continue;
+		/* the host as the policy spells it: lower case, no trailing dot */
+		if (strcmp(r->host, certpin_rule_host(pr)) != 0) {
+			char *h = strdup(certpin_rule_host(pr));
+			if (h == NULL) {
+				rc = cv_err(err, CERTPIN_E_NOMEM, o->name, 0, 0, "out of memory");
+				break;
+			}
+			free(r->host);
+			r->host = h;
+		}
+		if (r->pin_files.n == 0)
 			continue;
 		for (size_t k = 0; k < certpin_rule_pin_count(pr, CERTPIN_SCOPE_ANY); k++) {
 			char text[CERTPIN_PIN_STRLEN];

@@ -40,13 +40,13 @@ static certpin_err identities(const cv_opts *o, plist_t arr, const char *host, c
 			            "NSPinnedDomains.%s.%s: each identity must be a dict with only "
 			            "SPKI-SHA256-BASE64 (a string)",
 			            host, key);
-		char *s = NULL;
-		plist_get_string_val(v, &s);
-		if (s == NULL)
-			return cv_err(err, CERTPIN_E_NOMEM, o->name, 0, 0, "out of memory");
+		/* by pointer and length: plist_get_string_val asserts on a NUL inside */
+		uint64_t slen = 0;
+		const char *s = plist_get_string_ptr(v, &slen);
 		char text[128], canon[CERTPIN_PIN_STRLEN];
-		int len = snprintf(text, sizeof text, "sha256/%s", s);
-		free(s);
+		int len = s != NULL && slen < 100 && memchr(s, '\0', (size_t)slen) == NULL
+		                  ? snprintf(text, sizeof text, "sha256/%.*s", (int)slen, s)
+		                  : -1;
 		certpin_error pe;
 		if (len < 0 || (size_t)len >= sizeof text ||
 		    cv_pin_canon(text, (size_t)len, canon, &pe) != 0)
@@ -133,8 +133,32 @@ certpin_err cv_import_plist(const char *data, size_t len, const cv_opts *o, cv_p
 {
 	if (len < 8 || len > CV_MAX_INPUT)
 		return cv_err(err, CERTPIN_E_SCHEMA, o->name, 0, 0, "not a property list");
+	if (memcmp(data, "bplist", 6) != 0 && memchr(data, '\0', len) != NULL)
+		return cv_err(err, CERTPIN_E_SCHEMA, o->name, 0, 0,
+		              "NUL byte in an XML property list");
+	plist_t parsed = NULL;
+	plist_from_memory(data, (uint32_t)len, &parsed);
+	if (parsed == NULL)
+		return cv_err(err, CERTPIN_E_SCHEMA, o->name, 0, 0,
+		              "not a property list (XML or binary) libplist can read");
+	/*
+	 * libplist 2.2 abort()s (an assert) when asked for a key or string that
+	 * holds a NUL byte, which a binary plist can carry. Its XML writer ends
+	 * every string at the first NUL: reading the tree back from that XML
+	 * gives one whose strings are safe to ask for.
+	 */
+	char *xml = NULL;
+	uint32_t xml_len = 0;
+	plist_to_xml(parsed, &xml, &xml_len);
+	plist_free(parsed);
 	plist_t root = NULL;
-	plist_from_memory(data, (uint32_t)len, &root);
+	if (xml != NULL && memchr(xml, '\0', xml_len) != NULL) {
+		plist_to_xml_free(xml);
+		return cv_err(err, CERTPIN_E_SCHEMA, o->name, 0, 0, "NUL byte in a plist string");
+	}
+	if (xml != NULL)
+		plist_from_xml(xml, xml_len, &root);
+	plist_to_xml_free(xml);
 	if (root == NULL)
 		return cv_err(err, CERTPIN_E_SCHEMA, o->name, 0, 0,
 		              "not a property list (XML or binary) libplist can read");
