@@ -17,6 +17,7 @@ static const struct command {
 	{"probe", cmd_probe, "show a server's chains and their pins"},
 	{"check", cmd_check, "handshake with a server under a policy"},
 	{"attack", cmd_attack, "attack a client program with man-in-the-middle scenarios"},
+	{"convert", cmd_convert, "convert pins to and from Android, iOS, TrustKit, OkHttp, curl, HPKP"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -61,7 +62,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: certpin COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-7s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'certpin COMMAND --help' shows a command's options.\n");
 }
 

@@ -25,6 +25,7 @@ int cmd_lint(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* ---- connections (cli/net.c) ---- */
 /* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
@@ -51,6 +52,9 @@ int cli_target_parse(const char *cmd, const char *hostport, const char *connect_
                      struct cli_target *t);
 /* CA file, or the system trust store; on failure prints and returns EXIT_INPUT. */
 int cli_load_trust(SSL_CTX *ctx, const char *cmd, const char *cafile);
+/* Certificates of a PEM/DER file: the first as *leaf, the rest as *rest.
+ * On failure prints "certpin: ..." and returns -1. */
+int cli_load_chain(const char *path, X509 **leaf, STACK_OF(X509) **rest);
 /* OpenSSL's last error as text (cleared afterwards). */
 void cli_openssl_error(char *buf, size_t n);
 

@@ -34,49 +34,6 @@ static void eval_usage(FILE *f)
 	        "      4 policy or input error, 64 usage\n");
 }
 
-/* Loads the chain file into a leaf and a stack of untrusted certificates. */
-static int load_chain(const char *path, X509 **leaf, STACK_OF(X509) **rest)
-{
-	certpin_object_list *objs = NULL;
-	certpin_error err;
-	char line[1024];
-	if (certpin_objects_from_file(path, NULL, &objs, &err) != CERTPIN_OK) {
-		certpin_error_format(&err, line, sizeof line);
-		cli_error("%s", line);
-		return -1;
-	}
-	*leaf = NULL;
-	*rest = sk_X509_new_null();
-	int rc = *rest ? 0 : -1;
-	for (size_t i = 0; rc == 0 && i < certpin_object_list_count(objs); i++) {
-		const certpin_object *o = certpin_object_list_get(objs, i);
-		if (o->kind != CERTPIN_OBJ_CERT) {
-			cli_error("%s:%u: the chain file must hold only certificates", path, o->line);
-			rc = -1;
-			break;
-		}
-		const unsigned char *p = o->der;
-		X509 *x = d2i_X509(NULL, &p, (long)o->der_len);
-		if (x == NULL) {
-			cli_error("%s: cannot parse certificate %zu", path, i + 1);
-			rc = -1;
-		} else if (*leaf == NULL) {
-			*leaf = x;
-		} else if (!sk_X509_push(*rest, x)) {
-			X509_free(x);
-			rc = -1;
-		}
-	}
-	certpin_object_list_free(objs);
-	if (rc != 0) {
-		X509_free(*leaf);
-		sk_X509_pop_free(*rest, X509_free);
-		*leaf = NULL;
-		*rest = NULL;
-	}
-	return rc;
-}
-
 int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -140,7 +97,7 @@ int cmd_eval(int argc, char **argv)
 	STACK_OF(X509) *rest = NULL;
 	X509_STORE *store = X509_STORE_new();
 	certpin_verdict *v = NULL;
-	if (store == NULL || load_chain(chain_path, &leaf, &rest) != 0)
+	if (store == NULL || cli_load_chain(chain_path, &leaf, &rest) != 0)
 		goto out;
 	if (cafile != NULL) {
 		if (X509_STORE_load_file(store, cafile) != 1) {

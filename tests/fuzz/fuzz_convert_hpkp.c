@@ -1,0 +1,5 @@
+/* Target: the Public-Key-Pins header importer
+ * (src/convert/), with the invariants of convert_fuzz.h. */
+#include "convert_fuzz.h"
+
+FUZZ_CONVERT_TARGET(CV_HPKP)
