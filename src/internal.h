@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "certpin/certpin.h"
+#include "certpin/certpin_bundle.h"
 
 #define CP_WUR __attribute__((warn_unused_result))
 
@@ -99,6 +100,23 @@ int cp_jkey_verify(const cp_jkey *k, const uint8_t *msg, size_t n, const uint8_t
 int cp_jkey_sign(const cp_jkey *k, const uint8_t *msg, size_t n, uint8_t sig[64]) CP_WUR;
 /* A PEM "PUBLIC KEY" of k into buf (NUL-terminated); length or 0. */
 size_t cp_jkey_public_pem(const cp_jkey *k, char *buf, size_t n);
+
+/* ---- key sets for the updater's cache (src/formats/bundle.c) ------------- */
+
+struct json_t;
+/* The keys as an array of JWKs (a new jansson reference), or NULL. */
+struct json_t *cp_keyset_to_json(const certpin_keyset *ks);
+/* An array of 1..16 JWKs into a new key set; CERTPIN_E_BUNDLE when malformed. */
+certpin_err cp_keyset_from_json(struct json_t *arr, certpin_keyset **out) CP_WUR;
+/* A new set with the keys of a and b (either may be NULL), or NULL. */
+certpin_keyset *cp_keyset_union(const certpin_keyset *a, const certpin_keyset *b);
+
+/* The payload of a bundle whose signature was verified: claims (exp against
+ * now, aud when not NULL), then the policy (named name). For the fuzz target
+ * as well as certpin_bundle_verify. */
+certpin_err cp_bundle_parse_payload(const uint8_t *payload, size_t len, const char *name,
+                                    int64_t now, const char *aud, certpin_bundle **out,
+                                    certpin_error *err) CP_WUR;
 
 /* ---- base64url (src/formats/bundle.c) ----------------------------------- */
 

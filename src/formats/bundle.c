@@ -294,6 +294,63 @@ static certpin_err jwk_parse(json_t *o, cp_jkey **out, certpin_error *err)
 	return CERTPIN_OK;
 }
 
+/* ---- key sets as JSON (the updater's cache) -------------------------------- */
+
+struct json_t *cp_keyset_to_json(const certpin_keyset *ks)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr != NULL && i < ks->n; i++) {
+		if (json_array_append_new(arr, jwk_json(ks->keys[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
+
+certpin_err cp_keyset_from_json(struct json_t *arr, certpin_keyset **out)
+{
+	*out = NULL;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > MAX_KEYS)
+		return CERTPIN_E_BUNDLE;
+	certpin_keyset *ks = certpin_keyset_new();
+	if (ks == NULL)
+		return CERTPIN_E_NOMEM;
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		cp_jkey *k = NULL;
+		certpin_err rc = jwk_parse(json_array_get(arr, i), &k, NULL);
+		if (rc == CERTPIN_OK)
+			rc = keyset_take(ks, k, NULL, NULL);
+		if (rc != CERTPIN_OK) {
+			certpin_keyset_free(ks);
+			return rc;
+		}
+	}
+	*out = ks;
+	return CERTPIN_OK;
+}
+
+certpin_keyset *cp_keyset_union(const certpin_keyset *a, const certpin_keyset *b)
+{
+	certpin_keyset *ks = certpin_keyset_new();
+	const certpin_keyset *src[2] = {a, b};
+	for (size_t s = 0; ks != NULL && s < 2; s++) {
+		for (size_t i = 0; src[s] != NULL && i < src[s]->n; i++) {
+			const cp_jkey *k = src[s]->keys[i];
+			cp_jkey *copy = NULL;
+			if (keyset_find(ks, src[s]->kids[i]) != NULL)
+				continue;
+			if (cp_jkey_from_raw(cp_jkey_alg(k), cp_jkey_x(k), 32, cp_jkey_y(k),
+			                     cp_jkey_y(k) ? 32 : 0, &copy) != CERTPIN_OK ||
+			    keyset_take(ks, copy, NULL, NULL) != CERTPIN_OK) {
+				certpin_keyset_free(ks);
+				return NULL;
+			}
+		}
+	}
+	return ks;
+}
+
 /* ---- claims ------------------------------------------------------------------ */
 
 static certpin_err int_claim(json_t *o, const char *name, int required, int64_t lo, int64_t hi,
@@ -561,6 +618,44 @@ static certpin_err check_signature(const struct parts *pt, const certpin_keyset 
 	return CERTPIN_OK;
 }
 
+certpin_err cp_bundle_parse_payload(const uint8_t *payload, size_t len, const char *name,
+                                    int64_t now, const char *aud, certpin_bundle **out,
+                                    certpin_error *err)
+{
+	*out = NULL;
+	certpin_err rc;
+	json_t *o = parse_json(payload, len, err, "payload");
+	if (o == NULL)
+		return CERTPIN_E_BUNDLE;
+	certpin_bundle *b = calloc(1, sizeof *b);
+	if (b == NULL) {
+		rc = cp_err_set(err, CERTPIN_E_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = take_claims(o, b, err)) != CERTPIN_OK)
+		goto out;
+	if (b->exp <= now) {
+		char when[32];
+		certpin_time_format(b->exp, when, sizeof when);
+		rc = cp_err_set(err, CERTPIN_E_EXPIRED, "the bundle (seq %lld) expired at %s",
+		                (long long)b->seq, when);
+		goto out;
+	}
+	if (aud != NULL && strcmp(aud, b->aud) != 0) {
+		rc = cp_err_set(err, CERTPIN_E_AUDIENCE, "the bundle is for \"%s\", not \"%s\"",
+		                b->aud[0] ? b->aud : "(no aud)", aud);
+		goto out;
+	}
+	if ((rc = load_policy(o, name, &b->policy, err)) != CERTPIN_OK)
+		goto out;
+	*out = b;
+	b = NULL;
+out:
+	certpin_bundle_free(b);
+	json_decref(o);
+	return rc;
+}
+
 void certpin_bundle_free(certpin_bundle *b)
 {
 	if (b == NULL)
@@ -585,7 +680,6 @@ certpin_err certpin_bundle_verify(const char *jws, size_t len, const char *name,
 	char kid[CERTPIN_KID_STRLEN];
 	certpin_err rc;
 	certpin_bundle *b = NULL;
-	json_t *o = NULL;
 	uint8_t *payload = NULL;
 	size_t pl;
 	if ((rc = split(jws, len, &pt, err)) != CERTPIN_OK ||
@@ -597,31 +691,7 @@ certpin_err certpin_bundle_verify(const char *jws, size_t len, const char *name,
 		rc = err ? err->code : CERTPIN_E_BUNDLE;
 		goto out;
 	}
-	o = parse_json(payload, pl, err, "payload");
-	if (o == NULL) {
-		rc = CERTPIN_E_BUNDLE;
-		goto out;
-	}
-	b = calloc(1, sizeof *b);
-	if (b == NULL) {
-		rc = cp_err_set(err, CERTPIN_E_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = take_claims(o, b, err)) != CERTPIN_OK)
-		goto out;
-	if (b->exp <= now) {
-		char when[32];
-		certpin_time_format(b->exp, when, sizeof when);
-		rc = cp_err_set(err, CERTPIN_E_EXPIRED, "the bundle (seq %lld) expired at %s",
-		                (long long)b->seq, when);
-		goto out;
-	}
-	if (aud != NULL && strcmp(aud, b->aud) != 0) {
-		rc = cp_err_set(err, CERTPIN_E_AUDIENCE, "the bundle is for \"%s\", not \"%s\"",
-		                b->aud[0] ? b->aud : "(no aud)", aud);
-		goto out;
-	}
-	if ((rc = load_policy(o, name, &b->policy, err)) != CERTPIN_OK)
+	if ((rc = cp_bundle_parse_payload(payload, pl, name, now, aud, &b, err)) != CERTPIN_OK)
 		goto out;
 	memcpy(b->kid, kid, sizeof kid);
 	b->alg = alg_name(alg);
@@ -631,7 +701,6 @@ out:
 	if (rc != CERTPIN_OK && err != NULL && err->file[0] == '\0')
 		cp_strlcpy(err->file, name, sizeof err->file);
 	certpin_bundle_free(b);
-	json_decref(o);
 	free(payload);
 	return rc;
 }
