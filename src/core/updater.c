@@ -3,8 +3,8 @@
  * and refreshes that fetch, verify, persist atomically and only then swap.
  *
  * The cache is one file, certpin-cache.json in the app's cache directory:
- *   {"certpin_cache": 1, "seq": N, "etag": "...", "verified_with": [JWK...],
- *    "trusted": [JWK...], "bundle": "<the JWS as fetched>"}
+ *   {"certpin_cache": 1, "seq": N, "etag": "...", "url": "...",
+ *    "verified_with": [JWK...], "trusted": [JWK...], "bundle": "<the JWS>"}
  * "verified_with" is the key set the bundle was verified with when it was
  * accepted (it is verified with it again at start-up, together with the
  * app's own keys), "trusted" the set for the next bundles (the bundle's
@@ -57,6 +57,7 @@ struct certpin_updater {
 	size_t max_size;
 	long connect_ms, total_ms;
 	char etag[ETAG_MAX + 1];
+	char *etag_url; /* the URL etag came from: an ETag names one resource */
 	pthread_mutex_t lock; /* serialises refreshes */
 	certpin_update_cb cb;
 	void *cb_arg;
@@ -196,7 +197,8 @@ static int persist(certpin_updater *u, const char *text, char *why, size_t wn)
 }
 
 /* The cache JSON for an accepted bundle; malloc'd. */
-static char *cache_text(int64_t seq, const char *etag, const certpin_keyset *verified_with,
+static char *cache_text(int64_t seq, const char *etag, const char *url,
+                        const certpin_keyset *verified_with,
                         const certpin_keyset *trusted, const char *jws, size_t jl)
 {
 	json_t *o = json_object();
@@ -207,6 +209,7 @@ static char *cache_text(int64_t seq, const char *etag, const certpin_keyset *ver
 	    json_object_set_new(o, "certpin_cache", json_integer(1)) == 0 &&
 	    json_object_set_new(o, "seq", json_integer(seq)) == 0 &&
 	    json_object_set_new(o, "etag", json_string(etag)) == 0 &&
+	    json_object_set_new(o, "url", json_string(url)) == 0 &&
 	    json_object_set(o, "verified_with", vw) == 0 && json_object_set(o, "trusted", tr) == 0 &&
 	    json_object_set(o, "bundle", b) == 0)
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -215,6 +218,13 @@ static char *cache_text(int64_t seq, const char *etag, const certpin_keyset *ver
 	json_decref(b);
 	json_decref(o);
 	return text;
+}
+
+static void set_etag(certpin_updater *u, const char *etag, const char *url)
+{
+	free(u->etag_url);
+	u->etag_url = url != NULL && etag[0] != '\0' ? strdup(url) : NULL;
+	cp_strlcpy(u->etag, u->etag_url != NULL ? etag : "", sizeof u->etag);
 }
 
 static void set_trusted(certpin_updater *u, certpin_keyset *ks)
@@ -290,7 +300,7 @@ static void load_cache(certpin_updater *u)
 		goto baseline;
 	}
 	atomic_store(&u->current, seq);
-	cp_strlcpy(u->etag, etag, sizeof u->etag);
+	set_etag(u, etag, json_string_value(json_object_get(o, "url")));
 	report(u, CERTPIN_UPDATE_CACHE_LOADED, seq, "cached bundle seq %lld (kid %s) is in force",
 	       (long long)seq, certpin_bundle_kid(b));
 	goto out;
@@ -320,6 +330,7 @@ void certpin_updater_free(certpin_updater *u)
 	free(u->cache_path);
 	free(u->audience);
 	free(u->cafile);
+	free(u->etag_url);
 	curl_slist_free_all(u->resolve);
 	free(u);
 }
@@ -473,7 +484,7 @@ static certpin_update_result refresh_locked(certpin_updater *u)
 	certpin_update_result r;
 	certpin_bundle *b = NULL;
 	char *text = NULL;
-	if (u->etag[0] != '\0') {
+	if (u->etag[0] != '\0' && u->etag_url != NULL && strcmp(u->etag_url, u->url) == 0) {
 		snprintf(ims, sizeof ims, "If-None-Match: %s", u->etag);
 		hdrs = curl_slist_append(NULL, ims);
 	}
@@ -544,7 +555,7 @@ static certpin_update_result refresh_locked(certpin_updater *u)
 	}
 	int64_t seq = certpin_bundle_seq(b), cur = atomic_load(&u->current);
 	if (seq == cur && cur != 0) {
-		cp_strlcpy(u->etag, etag, sizeof u->etag);
+		set_etag(u, etag, u->url);
 		r = report(u, CERTPIN_UPDATE_NOT_MODIFIED, seq, "seq %lld is already in force",
 		           (long long)seq);
 		goto out;
@@ -556,7 +567,7 @@ static certpin_update_result refresh_locked(certpin_updater *u)
 		goto out;
 	}
 	const certpin_keyset *next = certpin_bundle_signers(b);
-	text = cache_text(seq, etag, u->trusted, next ? next : u->trusted, body.p, body.n);
+	text = cache_text(seq, etag, u->url, u->trusted, next ? next : u->trusted, body.p, body.n);
 	char why[600];
 	if (text == NULL) {
 		r = report(u, CERTPIN_UPDATE_CACHE_WRITE_FAILED, seq, "out of memory");
@@ -578,7 +589,7 @@ static certpin_update_result refresh_locked(certpin_updater *u)
 	}
 	u->highest = seq;
 	atomic_store(&u->current, seq);
-	cp_strlcpy(u->etag, etag, sizeof u->etag);
+	set_etag(u, etag, u->url);
 	r = report(u, CERTPIN_UPDATE_UPDATED, seq, "seq %lld (kid %s%s) is in force",
 	           (long long)seq, certpin_bundle_kid(b), next ? ", with a new signer set" : "");
 out:
