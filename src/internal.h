@@ -46,6 +46,11 @@ certpin_err cp_err_set(certpin_error *err, certpin_err code, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 /* Prefixes err->path with prefix ("domains[3]" + "." + old path). */
 void cp_err_prefix_path(certpin_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8
+ * sequence (for cutting text to a buffer). */
+size_t cp_utf8_cut(const char *s, size_t n);
+/* Wipes n bytes at p in a way the compiler cannot remove. */
+void cp_memzero(void *p, size_t n);
 /* Bounded string copy that always NUL-terminates (n > 0). */
 void cp_strlcpy(char *dst, const char *src, size_t n);
 
