@@ -24,6 +24,7 @@ static const char *const error_text[] = {
 	[CERTPIN_E_BUFFER] = "buffer too small",
 	[CERTPIN_E_INTERNAL] = "internal error",
 	[CERTPIN_E_PASSWORD] = "wrong or missing password",
+	[CERTPIN_E_TIMEOUT] = "deadline passed",
 };
 
 const char *certpin_strerror(certpin_err code)
