@@ -3,11 +3,14 @@
 BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_FUZZ   ?= build-fuzz
+BUILD_TSAN   ?= build-tsan
+# The tests with threads: reports from concurrent handshakes, policy swaps.
+TSAN_TESTS   ?= test_report test_openssl_adapter test_curl_adapter
 JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CTEST_FLAGS  ?= --output-on-failure
 
-.PHONY: all deps build build-asan build-fuzz test test-asan test-valgrind fuzz fuzz-smoke demo bench install clean
+.PHONY: all deps build build-asan build-fuzz build-tsan test test-asan test-tsan test-valgrind fuzz fuzz-smoke demo bench install clean
 
 all: build
 
@@ -22,17 +25,23 @@ build-asan:
 	CC=clang cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DCERTPIN_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# Only the threaded tests (and the library under them) are built with TSan.
+build-tsan:
+	CC=clang cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DCERTPIN_TSAN=ON >/dev/null
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target certpin_cli $(TSAN_TESTS)
+
 build-fuzz:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_FUZZ=ON >/dev/null
 	cmake --build $(BUILD_FUZZ) -j $(JOBS)
 
 # Everything: the normal build's whole suite; the whole suite again with
 # every program built under ASan+UBSan (the CLI tests then run the sanitized
-# certpin); the unit tests and fuzz replays under valgrind; and a time-boxed
-# libFuzzer run per target.
+# certpin); the threaded unit tests under TSan; the unit tests and fuzz
+# replays under valgrind; and a time-boxed libFuzzer run per target.
 test: deps build build-asan
 	cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-valgrind
 	$(MAKE) --no-print-directory fuzz-smoke
 
@@ -40,6 +49,10 @@ test-asan: build-asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest $(CTEST_FLAGS) -j $(JOBS) -L 'unit|fuzz|cli'
+
+test-tsan: build-tsan
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest $(CTEST_FLAGS) -R '^unit\.($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$'
 
 test-valgrind: build
 	scripts/valgrind-tests $(BUILD)
@@ -62,4 +75,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) build-bench
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_TSAN) build-bench
