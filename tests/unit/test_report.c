@@ -118,7 +118,8 @@ static void collector_start(const char *mode)
 	snprintf(S.log, sizeof S.log, "%s/posts.%u.jsonl", P.dir, serial++);
 	char script[600], cert[600], key[600], m[32];
 	const char *src = getenv("CERTPIN_SRC");
-	snprintf(script, sizeof script, "%s/tests/report/collector.py", src ? src : ".");
+	snprintf(script, sizeof script, "%s/tests/report/collector.py",
+	         src != NULL && src[0] != '\0' ? src : CERTPIN_SOURCE_DIR);
 	snprintf(cert, sizeof cert, "%s", tu_path("coll.pem"));
 	snprintf(key, sizeof key, "%s", tu_path("coll.key"));
 	snprintf(m, sizeof m, "%s", mode);
