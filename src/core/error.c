@@ -28,6 +28,7 @@ static const char *const error_text[] = {
 	[CERTPIN_E_SIGNATURE] = "bundle signature not valid",
 	[CERTPIN_E_EXPIRED] = "bundle expired",
 	[CERTPIN_E_AUDIENCE] = "bundle for another application",
+	[CERTPIN_E_TIMEOUT] = "deadline passed",
 };
 
 const char *certpin_strerror(certpin_err code)
