@@ -362,6 +362,10 @@ certpin_err cp_evaluate_slices(const certpin_policy *policy, const char *host,
                                const cp_chain_slices *chain, size_t n, int64_t now,
                                certpin_verdict **verdict) CP_WUR;
 
+/* Grows v's subject buffer to subject_bytes now, so that evaluations of
+ * chains whose subjects fit allocate nothing (the mbedTLS adapter). */
+certpin_err cp_verdict_reserve(certpin_verdict *v, size_t subject_bytes) CP_WUR;
+
 /* ---- chains kept by reportable verdicts (src/core/evaluate.c) ---------- */
 
 /* certpin_verdict_reportable(): a verdict a violation report is made for. */

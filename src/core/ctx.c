@@ -27,7 +27,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#ifndef CERTPIN_CRYPTO_MBEDTLS
 #include "certpin/certpin_report.h"
+#endif
 #include "internal.h"
 
 struct certpin_ctx {
@@ -37,7 +39,9 @@ struct certpin_ctx {
 	atomic_uint in_flight;               /* readers between load and reference */
 	_Atomic uint64_t generation;
 	uint64_t id;
+#ifndef CERTPIN_CRYPTO_MBEDTLS
 	certpin_reporter *reporter; /* guarded by swap_lock; NULL when none */
+#endif
 };
 
 static _Atomic uint64_t next_ctx_id = 1;
@@ -76,7 +80,9 @@ void certpin_ctx_free(certpin_ctx *c)
 		return;
 	pthread_mutex_destroy(&c->swap_lock);
 	certpin_policy_free(atomic_load(&c->policy));
+#ifndef CERTPIN_CRYPTO_MBEDTLS
 	certpin_reporter_free(c->reporter);
+#endif
 	free(c);
 }
 
@@ -127,6 +133,7 @@ uint64_t cp_ctx_id(const certpin_ctx *c)
 	return c != NULL ? c->id : 0u;
 }
 
+#ifndef CERTPIN_CRYPTO_MBEDTLS /* reports need libcurl: OpenSSL build only */
 certpin_err certpin_ctx_set_reporter(certpin_ctx *c, certpin_reporter *r)
 {
 	if (c == NULL)
@@ -155,3 +162,4 @@ certpin_reporter *cp_ctx_reporter(certpin_ctx *c)
 	pthread_mutex_unlock(&c->swap_lock);
 	return r;
 }
+#endif

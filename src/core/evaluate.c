@@ -657,3 +657,17 @@ size_t certpin_verdict_format(const certpin_verdict *v, char *buf, size_t n)
 	}
 	return o.len;
 }
+
+certpin_err cp_verdict_reserve(certpin_verdict *v, size_t subject_bytes)
+{
+	if (v == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	if (subject_bytes <= v->subj_cap)
+		return CERTPIN_OK;
+	uint8_t *nb = realloc(v->subj, subject_bytes);
+	if (nb == NULL)
+		return CERTPIN_E_NOMEM;
+	v->subj = nb;
+	v->subj_cap = subject_bytes;
+	return CERTPIN_OK;
+}
