@@ -43,6 +43,11 @@ add_executable(mbedtls_client examples/mbedtls_client.c)
 target_link_libraries(mbedtls_client PRIVATE certpin)
 certpin_warnings(mbedtls_client)
 
+# make bench: the pin check inside an mbedTLS handshake (bench/mbedtls/run)
+add_executable(certpin_mbedtls_bench bench/mbedtls/handshake.c)
+target_link_libraries(certpin_mbedtls_bench PRIVATE certpin_static)
+certpin_warnings(certpin_mbedtls_bench)
+
 if(CERTPIN_TESTS)
   enable_testing()
   add_subdirectory(tests/mbedtls)

@@ -35,6 +35,9 @@
  *    subjectAltName only (no CN fallback), wildcards only as a whole
  *    left-most label over at least two labels, IP hosts against iPAddress
  *    entries, and a leaf with basicConstraints cA=TRUE is refused.
+ *  - attach() sets the config's certificate profile to the key and
+ *    signature rules of the OpenSSL build (SHA-2 signatures, RSA >= 2048,
+ *    P-256/P-384/P-521) and, for webpki rules, an EKU must allow serverAuth.
  *  - attach() raises the config's minimum protocol version to TLS 1.2: the
  *    Debian build of mbedTLS 2.28 accepts a TLS 1.0-only server by default
  *    (found by `certpin attack`, scenario tls-legacy).
@@ -45,8 +48,11 @@
  * Memory: certpin_mbedtls_conn_new() allocates everything the check needs
  * (about 6 KiB: the verdict, 16 chain slots, the pinned anchors at setup),
  * so the verify callback allocates nothing for chains whose subject names
- * total at most 16 KiB. Stack: under 2 KiB in the callback (the reason text
- * buffer is in the connection state).
+ * total at most 16 KiB (checked with gdb over real handshakes: no malloc,
+ * calloc or realloc below the callback). Stack: about 3.5 KiB at the
+ * deepest (gcc -fstack-usage: the callback 128 B, evaluation 80 + 96 + 720 B,
+ * the host-index lookup 2,176 B, the verdict's host 800 B); the reason text
+ * buffer is in the connection state.
  *
  * The policy the connection is checked against is the one in force when
  * certpin_mbedtls_setup() ran (a snapshot: a swap during the handshake does
@@ -107,8 +113,7 @@ CERTPIN_API certpin_err certpin_mbedtls_check(const certpin_mbedtls_conn *conn);
 
 /**
  * Offline: validates chain (leaf first, then the intermediates offered) for
- * host against trust with mbedTLS (mbedtls_x509_crt_profile_default, plus the
- * webpki rules above), then evaluates policy on the chain mbedTLS built. now
+ * host against trust with mbedTLS (the profile and webpki rules above), then evaluates policy on the chain mbedTLS built. now
  * sets the time for validity dates and pin expiry (mbedTLS's own date checks
  * are replaced by checks against now). The same verdicts as
  * certpin_openssl_verify() in the OpenSSL build, used by the differential

@@ -46,6 +46,19 @@
 
 #define SUBJECT_RESERVE (16u * 1024u)
 
+/* The key and signature rules of the OpenSSL build's security level 2, as
+ * an mbedTLS profile: SHA-2 signatures, RSA of 2048 bits or more, P-256,
+ * P-384 and P-521 (no P-192, no Brainpool, no DSA). */
+static const mbedtls_x509_crt_profile webpki_profile = {
+	MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA256) | MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA384) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_MD_SHA512),
+	MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_RSA) | MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECDSA) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_PK_ECKEY),
+	MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP256R1) | MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP384R1) |
+	    MBEDTLS_X509_ID_FLAG(MBEDTLS_ECP_DP_SECP521R1),
+	2048,
+};
+
 struct certpin_mbedtls_conn {
 	certpin_ctx *ctx;
 	mbedtls_ssl_context *ssl; /* live connections; NULL offline */
@@ -276,6 +289,11 @@ static int decide(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
 		}
 		if (!san_names_host(leaf, c->host, c->is_ip))
 			flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+		/* as the TLS layer does for the server certificate: an EKU, when
+		 * present, must allow serverAuth */
+		if (mbedtls_x509_crt_check_extended_key_usage(leaf, MBEDTLS_OID_SERVER_AUTH,
+		                                              MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0)
+			flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
 	}
 	if (flags != 0) {
 		first_line_of_flags(c, flags);
@@ -360,6 +378,7 @@ certpin_err certpin_mbedtls_attach(mbedtls_ssl_config *conf, certpin_ctx *c)
 #else
 	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
+	mbedtls_ssl_conf_cert_profile(conf, &webpki_profile);
 	mbedtls_ssl_conf_verify(conf, unbound, NULL);
 	return CERTPIN_OK;
 }
@@ -409,9 +428,8 @@ certpin_err certpin_mbedtls_verify(const certpin_policy *policy, const char *hos
 	/* webpki names are checked by decide(); "openssl" keeps mbedTLS's check */
 	const char *cn = validation_of(c) == CERTPIN_VALIDATION_WEBPKI ? NULL : c->host;
 	uint32_t flags = 0;
-	int ret = mbedtls_x509_crt_verify_with_profile(chain, anchors, NULL,
-	                                               &mbedtls_x509_crt_profile_default, cn, &flags,
-	                                               on_cert, c);
+	int ret = mbedtls_x509_crt_verify_with_profile(chain, anchors, NULL, &webpki_profile, cn,
+	                                               &flags, on_cert, c);
 	if (!c->checked) {
 		/* verification stopped before the callback reached the leaf */
 		char why[200];
