@@ -27,6 +27,7 @@ int cmd_probe(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 /* ---- connections (cli/net.c) ---- */
 /* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
