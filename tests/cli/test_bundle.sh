@@ -176,7 +176,7 @@ mac = hmac.new(open(sys.argv[2], "rb").read(), f"{h}.{p}".encode(), hashlib.sha2
 sys.exit(0 if base64.urlsafe_b64encode(mac).rstrip(b"=").decode() == s else 1)
 PY
 "${JWS[@]}" alg b.jws EdDSA >mix.jws
-refused mix.jws "the header says EdDSA but key $K_KID is an P-256 key" "EdDSA header on a P-256 key"
+refused mix.jws "the header says EdDSA but key $K_KID is a P-256 key" "EdDSA header on a P-256 key"
 "${JWS[@]}" alg e.jws ES256 >mix2.jws
 refused mix2.jws "the header says ES256 but key $E_KID is an Ed25519 key" "ES256 header on an Ed25519 key"
 "${JWS[@]}" alg b.jws RS256 >rs.jws
