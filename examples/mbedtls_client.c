@@ -1,6 +1,7 @@
 /*
  * An mbedTLS client with certpin attached (libcertpin built with
- * -DCERTPIN_CRYPTO=mbedtls): the integration is the calls marked "certpin".
+ * -DCERTPIN_CRYPTO=mbedtls): the integration is the four calls marked
+ * "certpin".
  * It connects, sends `HEAD / HTTP/1.1` and prints the status line.
  *
  * usage: mbedtls_client [--cafile CA] [--connect ADDR:PORT]
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
-	while ((ret = mbedtls_ssl_handshake(&ssl)) != 0) {
+	while ((ret = certpin_mbedtls_handshake(&ssl, conn)) != 0) { /* certpin: 4 */
 		if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 			continue;
 		const certpin_verdict *v = certpin_mbedtls_verdict(conn);
@@ -158,12 +159,6 @@ int main(int argc, char **argv)
 			mbedtls_strerror(ret, msg, sizeof msg);
 			fprintf(stderr, "mbedtls_client: TLS handshake with %s failed: %s\n", host, msg);
 		}
-		goto out;
-	}
-	/* belt and braces: a check ran and allowed this connection */
-	if (certpin_mbedtls_check(conn) != CERTPIN_OK) {
-		fprintf(stderr, "mbedtls_client: the handshake completed without an allowing verdict\n");
-		ex = 1;
 		goto out;
 	}
 	certpin_verdict_format(certpin_mbedtls_verdict(conn), msg, sizeof msg);

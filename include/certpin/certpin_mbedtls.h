@@ -7,8 +7,8 @@
  *   conn = certpin_mbedtls_conn_new(ctx);            once per connection (allocates)
  *   mbedtls_ssl_setup(&ssl, &conf);
  *   mbedtls_ssl_set_hostname(&ssl, "api.example.com");
- *   certpin_mbedtls_setup(&ssl, conn);               before mbedtls_ssl_handshake
- *   ... mbedtls_ssl_handshake(&ssl) ...
+ *   certpin_mbedtls_setup(&ssl, conn);               before every handshake
+ *   ... certpin_mbedtls_handshake(&ssl, conn) ...    in place of mbedtls_ssl_handshake
  *   certpin_mbedtls_conn_free(conn);                 after mbedtls_ssl_free
  *
  * The pin check runs inside mbedTLS's certificate verification, at depth 0,
@@ -16,6 +16,19 @@
  * blocked verdict fails the handshake before any application data.
  *
  * Fail closed:
+ *  - A handshake that verifies no certificate runs no check: session
+ *    resumption, or verification switched off for one handshake
+ *    (mbedtls_ssl_set_hs_authmode NONE). setup() refuses a connection with a
+ *    resumption or such an authmode pending, and certpin_mbedtls_handshake()
+ *    refuses a handshake that completed without an allowing check of its
+ *    own (for what is set after setup). Applications that call
+ *    mbedtls_ssl_handshake() themselves MUST call certpin_mbedtls_check()
+ *    when it returns 0, and close the connection unless it is CERTPIN_OK.
+ *    Resumption is therefore not available with certpin on mbedTLS.
+ *  - One setup() arms one handshake: a renegotiation, or a handshake after
+ *    mbedtls_ssl_session_reset() without a new setup(), is blocked (its
+ *    host, rule and anchors would be stale), and so is a host name changed
+ *    after setup().
  *  - attach() installs a verify callback on the config (mbedtls_ssl_conf_verify)
  *    that blocks every connection of that config not set up with
  *    certpin_mbedtls_setup(): forgetting the per-connection call is a failed
@@ -94,12 +107,22 @@ CERTPIN_API void certpin_mbedtls_conn_free(certpin_mbedtls_conn *conn);
  * for a "pinned" trust-anchor rule, the rule's anchors. Call after
  * mbedtls_ssl_setup() and mbedtls_ssl_set_hostname(), and again after
  * mbedtls_ssl_session_reset().
- * @return CERTPIN_OK; CERTPIN_E_INVALID_ARG when ssl has no host name or its
- *         config has authmode NONE (nothing would be verified); CERTPIN_E_DER
+ * @return CERTPIN_OK; CERTPIN_E_INVALID_ARG when ssl has no host name, its
+ *         config has authmode NONE, or a session resumption or a per-handshake
+ *         authmode NONE is pending (nothing would be verified); CERTPIN_E_DER
  *         when a pinned anchor does not parse; CERTPIN_E_INTERNAL.
  */
 CERTPIN_API certpin_err certpin_mbedtls_setup(mbedtls_ssl_context *ssl,
                                               certpin_mbedtls_conn *conn);
+
+/**
+ * mbedtls_ssl_handshake(), then: 0 only when certpin checked this handshake
+ * and allowed it; MBEDTLS_ERR_X509_CERT_VERIFY_FAILED (after a close_notify)
+ * when the handshake completed without that (resumed, or verification
+ * turned off after setup). Other values as mbedtls_ssl_handshake(),
+ * including MBEDTLS_ERR_SSL_WANT_READ/WRITE: call it again.
+ */
+CERTPIN_API int certpin_mbedtls_handshake(mbedtls_ssl_context *ssl, certpin_mbedtls_conn *conn);
 
 /** The verdict of the last check on conn, or NULL when none ran (borrowed). */
 CERTPIN_API const certpin_verdict *certpin_mbedtls_verdict(const certpin_mbedtls_conn *conn);

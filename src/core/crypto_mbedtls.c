@@ -168,14 +168,48 @@ static void put_oid(struct text *t, const uint8_t *p, size_t n)
 	}
 }
 
-/* A string value as UTF-8, escaped; 0, or -1 for a type printed as #hex. */
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static int utf8_valid(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		uint8_t c = p[i];
+		size_t l;
+		uint32_t cp, min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			l = 2, cp = c & 0x1fu, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			l = 3, cp = c & 0x0fu, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			l = 4, cp = c & 0x07u, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (i + l > n)
+			return 0;
+		for (size_t k = 1; k < l; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3fu);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+/* A string value as UTF-8, escaped; 0, or -1 for a type printed as #hex
+ * (also a UTF8String that is not valid UTF-8). */
 static int put_value(struct text *t, uint8_t tag, const uint8_t *p, size_t n)
 {
 	size_t step = tag == 30 ? 2 : tag == 28 ? 4 : 1; /* BMP, Universal */
 	if (tag != 12 && tag != 19 && tag != 22 && tag != 20 && tag != 18 && tag != 26 &&
 	    tag != 30 && tag != 28)
 		return -1;
-	if (n % step != 0)
+	if (n % step != 0 || (tag == 12 && !utf8_valid(p, n)))
 		return -1;
 	for (size_t i = 0; i < n; i += step) {
 		uint32_t cp;

@@ -56,12 +56,44 @@ const uint8_t *cp_jkey_y(const cp_jkey *k)
 	return k->alg == CP_ALG_ES256 ? k->y : NULL;
 }
 
+/*
+ * Ed25519 public keys of small order, and non-canonical encodings (y >= p):
+ * with such a key a signature can verify for any message, so a signer set
+ * carrying one would let anyone sign bundles. The list is the usual one
+ * (libsodium's ge25519_has_small_order), compared without the sign bit.
+ */
+static int ed25519_weak(const uint8_t x[32])
+{
+	static const uint8_t small_order[][32] = {
+		{0},
+		{1},
+		{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+		 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+		 0xfc, 0x05},
+		{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+		 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+		 0x03, 0x7a},
+	};
+	for (size_t i = 0; i < sizeof small_order / sizeof small_order[0]; i++)
+		if (memcmp(x, small_order[i], 31) == 0 && (x[31] & 0x7f) == small_order[i][31])
+			return 1;
+	/* y >= p = 2^255 - 19: 0x7f ff .. ff and a low byte >= 0xed (p-1, p, p+1, ...) */
+	if ((x[31] & 0x7f) == 0x7f && x[0] >= 0xec) {
+		int all_ff = 1;
+		for (int i = 1; i < 31; i++)
+			all_ff &= x[i] == 0xff;
+		if (all_ff)
+			return 1;
+	}
+	return 0;
+}
+
 /* Fills alg and the coordinates from pk; 0, or -1 for another key type. */
 static int describe(cp_jkey *k)
 {
 	if (EVP_PKEY_is_a(k->pk, "ED25519")) {
 		size_t l = sizeof k->x;
-		if (EVP_PKEY_get_raw_public_key(k->pk, k->x, &l) != 1 || l != 32)
+		if (EVP_PKEY_get_raw_public_key(k->pk, k->x, &l) != 1 || l != 32 || ed25519_weak(k->x))
 			return -1;
 		k->alg = CP_ALG_EDDSA;
 		return 0;

@@ -3,19 +3,22 @@
  * and refreshes that fetch, verify, persist atomically and only then swap.
  *
  * The cache is one file, certpin-cache.json in the app's cache directory:
- *   {"certpin_cache": 1, "seq": N, "etag": "...", "url": "...",
- *    "verified_with": [JWK...], "trusted": [JWK...], "bundle": "<the JWS>"}
- * "verified_with" is the key set the bundle was verified with when it was
- * accepted (it is verified with it again at start-up, together with the
- * app's own keys), "trusted" the set for the next bundles (the bundle's
- * "signers", or verified_with). One file replaced by rename() means the
- * bundle, its seq (the anti-rollback floor) and the keys change together or
- * not at all: a process killed mid-write leaves the previous cache intact.
+ *   {"certpin_cache": 2, "seq": N, "etag": "...", "url": "...",
+ *    "rotations": ["<JWS>", ...], "bundle": "<the JWS>"}
+ * Nothing in it is trusted for being there. At start-up the signer keys are
+ * derived again from the app's own keys: each bundle in "rotations" (every
+ * accepted bundle that carried a "signers" set, in order) must verify with
+ * the keys in force before it, and hands over to its signers; the cached
+ * bundle must then verify with the keys that result. So a cache file someone
+ * wrote cannot introduce a key, only a chain of bundles signed from the app's
+ * keys can. One file replaced by rename() means the bundle, its seq (the
+ * anti-rollback floor) and the rotations change together or not at all: a
+ * process killed mid-write leaves the previous cache intact. At most 16
+ * rotations are kept (a 17th is refused: ship a release with the new keys).
  *
- * The cache directory is the app's private storage: certpin trusts it as far
- * as the app's own files (a cache someone else can write could replace the
- * signer keys), and re-verifies the bundle on every start so a corrupted or
- * truncated file is never used.
+ * The cache directory should still be private to the app: whoever can write
+ * it can delete it, which resets the anti-rollback floor to the app's
+ * min_seq (set it to the seq the release was built with).
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -40,6 +43,7 @@
 #define TMP_PREFIX CACHE_NAME ".tmp."
 #define DEFAULT_MAX (1024u * 1024u)
 #define ETAG_MAX 256
+#define MAX_ROTATIONS 16
 
 /* Test hook (tests only, never exported): called once with the file
  * descriptor after the first half of a cache write. */
@@ -50,6 +54,7 @@ struct certpin_updater {
 	certpin_policy *baseline;
 	certpin_keyset *configured; /* the app's keys */
 	certpin_keyset *trusted;    /* keys for the next bundle */
+	json_t *rotations;          /* the JWS strings of the bundles that carried signers */
 	char *url, *cache_dir, *cache_path, *audience, *cafile;
 	struct curl_slist *resolve;
 	int64_t min_seq, highest;
@@ -197,24 +202,19 @@ static int persist(certpin_updater *u, const char *text, char *why, size_t wn)
 }
 
 /* The cache JSON for an accepted bundle; malloc'd. */
-static char *cache_text(int64_t seq, const char *etag, const char *url,
-                        const certpin_keyset *verified_with,
-                        const certpin_keyset *trusted, const char *jws, size_t jl)
+static char *cache_text(int64_t seq, const char *etag, const char *url, json_t *rotations,
+                        const char *jws, size_t jl)
 {
 	json_t *o = json_object();
-	json_t *vw = cp_keyset_to_json(verified_with), *tr = cp_keyset_to_json(trusted);
 	json_t *b = json_stringn(jws, jl);
 	char *text = NULL;
-	if (o != NULL && vw != NULL && tr != NULL && b != NULL &&
-	    json_object_set_new(o, "certpin_cache", json_integer(1)) == 0 &&
+	if (o != NULL && b != NULL &&
+	    json_object_set_new(o, "certpin_cache", json_integer(2)) == 0 &&
 	    json_object_set_new(o, "seq", json_integer(seq)) == 0 &&
 	    json_object_set_new(o, "etag", json_string(etag)) == 0 &&
 	    json_object_set_new(o, "url", json_string(url)) == 0 &&
-	    json_object_set(o, "verified_with", vw) == 0 && json_object_set(o, "trusted", tr) == 0 &&
-	    json_object_set(o, "bundle", b) == 0)
+	    json_object_set(o, "rotations", rotations) == 0 && json_object_set(o, "bundle", b) == 0)
 		text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(vw);
-	json_decref(tr);
 	json_decref(b);
 	json_decref(o);
 	return text;
@@ -233,6 +233,44 @@ static void set_trusted(certpin_updater *u, certpin_keyset *ks)
 	u->trusted = ks;
 }
 
+/*
+ * The signer keys after the rotation chain rots, starting from the app's
+ * keys; NULL with why when a link does not verify.
+ */
+static certpin_keyset *replay_rotations(certpin_updater *u, json_t *rots, char *why, size_t wn)
+{
+	certpin_keyset *keys = cp_keyset_union(u->configured, NULL);
+	size_t i;
+	json_t *r;
+	if (!json_is_array(rots) || json_array_size(rots) > MAX_ROTATIONS) {
+		snprintf(why, wn, "the cache file is corrupt (rotations)");
+		certpin_keyset_free(keys);
+		return NULL;
+	}
+	json_array_foreach(rots, i, r)
+	{
+		certpin_bundle *b = NULL;
+		certpin_error err;
+		if (keys == NULL || !json_is_string(r) ||
+		    certpin_bundle_verify(json_string_value(r), json_string_length(r), u->cache_path, keys,
+		                          0, u->audience, &b, &err) != CERTPIN_OK ||
+		    certpin_bundle_signers(b) == NULL) {
+			snprintf(why, wn, "signer rotation %zu of the cache does not verify from the app's keys",
+			         i + 1);
+			certpin_bundle_free(b);
+			certpin_keyset_free(keys);
+			return NULL;
+		}
+		certpin_keyset *next = cp_keyset_union(certpin_bundle_signers(b), NULL);
+		certpin_bundle_free(b);
+		certpin_keyset_free(keys);
+		keys = next;
+	}
+	if (keys == NULL)
+		snprintf(why, wn, "out of memory");
+	return keys;
+}
+
 /* Start-up: the cached bundle if it verifies and is current, else the baseline. */
 static void load_cache(certpin_updater *u)
 {
@@ -245,25 +283,43 @@ static void load_cache(certpin_updater *u)
 	json_error_t je;
 	json_t *o = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
 	fclose(f);
-	certpin_keyset *vw = NULL, *tr = NULL, *keys = NULL;
+	certpin_keyset *keys = NULL;
 	certpin_bundle *b = NULL;
 	certpin_error err;
 	const char *why = NULL;
 	char whybuf[800];
 	json_t *seqj = json_object_get(o, "seq"), *bj = json_object_get(o, "bundle");
+	json_t *rots = json_object_get(o, "rotations");
 	const char *etag = json_string_value(json_object_get(o, "etag"));
-	if (o == NULL || json_integer_value(json_object_get(o, "certpin_cache")) != 1 ||
+	if (o == NULL || json_integer_value(json_object_get(o, "certpin_cache")) != 2 ||
 	    !json_is_integer(seqj) || !json_is_string(bj) || etag == NULL ||
-	    strlen(etag) > ETAG_MAX ||
-	    cp_keyset_from_json(json_object_get(o, "verified_with"), &vw) != CERTPIN_OK ||
-	    cp_keyset_from_json(json_object_get(o, "trusted"), &tr) != CERTPIN_OK) {
+	    strlen(etag) > ETAG_MAX || !json_is_array(rots)) {
 		why = "the cache file is corrupt";
 		goto baseline;
 	}
-	keys = cp_keyset_union(u->configured, vw);
+	keys = replay_rotations(u, rots, whybuf, sizeof whybuf);
 	if (keys == NULL) {
-		why = "out of memory";
+		why = whybuf;
 		goto baseline;
+	}
+	/*
+	 * The cached bundle verifies with the keys in force before it: when it
+	 * carried signers itself it is the last rotation, already verified.
+	 */
+	size_t nr = json_array_size(rots);
+	int is_last_rotation = nr > 0 && json_equal(json_array_get(rots, nr - 1), bj);
+	if (is_last_rotation) {
+		json_t *before = json_array();
+		for (size_t i = 0; before != NULL && i + 1 < nr; i++)
+			json_array_append(before, json_array_get(rots, i));
+		certpin_keyset *k2 = before ? replay_rotations(u, before, whybuf, sizeof whybuf) : NULL;
+		json_decref(before);
+		if (k2 == NULL) {
+			why = whybuf;
+			goto baseline;
+		}
+		certpin_keyset_free(keys);
+		keys = k2;
 	}
 	/* structure and signature first (time 0: expiry is judged below) */
 	certpin_err rc = certpin_bundle_verify(json_string_value(bj), json_string_length(bj),
@@ -285,8 +341,16 @@ static void load_cache(certpin_updater *u)
 	/* a verified bundle sets the anti-rollback floor and the signer keys even
 	 * when it has expired */
 	u->highest = seq;
-	set_trusted(u, tr);
-	tr = NULL;
+	certpin_keyset *next = cp_keyset_union(certpin_bundle_signers(b) ? certpin_bundle_signers(b)
+	                                                                  : keys,
+	                                       NULL);
+	if (next == NULL) {
+		why = "out of memory";
+		goto baseline;
+	}
+	set_trusted(u, next);
+	json_decref(u->rotations);
+	u->rotations = json_incref(rots);
 	if (certpin_bundle_exp(b) <= (int64_t)time(NULL)) {
 		char when[32];
 		certpin_time_format(certpin_bundle_exp(b), when, sizeof when);
@@ -309,8 +373,6 @@ baseline:
 out:
 	certpin_bundle_free(b);
 	certpin_keyset_free(keys);
-	certpin_keyset_free(vw);
-	certpin_keyset_free(tr);
 	json_decref(o);
 }
 
@@ -325,6 +387,7 @@ void certpin_updater_free(certpin_updater *u)
 	certpin_policy_free(u->baseline);
 	certpin_keyset_free(u->configured);
 	certpin_keyset_free(u->trusted);
+	json_decref(u->rotations);
 	free(u->url);
 	free(u->cache_dir);
 	free(u->cache_path);
@@ -366,6 +429,7 @@ certpin_updater *certpin_updater_new(const certpin_updater_config *cfg, certpin_
 	u->baseline = certpin_policy_ref(cfg->baseline);
 	u->configured = cp_keyset_union(cfg->signers, NULL);
 	u->trusted = cp_keyset_union(cfg->signers, NULL);
+	u->rotations = json_array();
 	u->url = strdup(cfg->url);
 	u->cache_dir = strdup(cfg->cache_dir);
 	u->audience = dup_or_null(cfg->audience);
@@ -381,7 +445,8 @@ certpin_updater *certpin_updater_new(const certpin_updater_config *cfg, certpin_
 	u->cb_arg = cfg->callback_arg;
 	size_t pl = strlen(cfg->cache_dir) + sizeof "/" CACHE_NAME;
 	u->cache_path = malloc(pl);
-	int bad = u->configured == NULL || u->trusted == NULL || u->url == NULL ||
+	int bad = u->configured == NULL || u->trusted == NULL || u->rotations == NULL ||
+	          u->url == NULL ||
 	          u->cache_dir == NULL || u->cache_path == NULL ||
 	          (cfg->audience != NULL && u->audience == NULL) ||
 	          (cfg->cafile != NULL && u->cafile == NULL);
@@ -465,7 +530,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 			v++, l--;
 		while (l > 0 && (v[l - 1] == '\r' || v[l - 1] == '\n' || v[l - 1] == ' '))
 			l--;
-		if (l <= ETAG_MAX && memchr(v, '\0', l) == NULL) {
+		int printable = 1;
+		for (size_t i = 0; i < l; i++)
+			printable &= (unsigned char)v[i] >= 0x21 && (unsigned char)v[i] <= 0x7e;
+		/* an ETag that is not printable ASCII is not remembered: no
+		 * conditional request, never a broken cache file */
+		if (l <= ETAG_MAX && printable) {
 			memcpy(etag, v, l);
 			etag[l] = '\0';
 		}
@@ -567,17 +637,32 @@ static certpin_update_result refresh_locked(certpin_updater *u)
 		goto out;
 	}
 	const certpin_keyset *next = certpin_bundle_signers(b);
-	text = cache_text(seq, etag, u->url, u->trusted, next ? next : u->trusted, body.p, body.n);
+	json_t *rots = json_copy(u->rotations);
+	if (rots != NULL && next != NULL) {
+		if (json_array_size(rots) >= MAX_ROTATIONS) {
+			json_decref(rots);
+			r = report(u, CERTPIN_UPDATE_CACHE_WRITE_FAILED, seq,
+			           "more than %d signer rotations: ship a release with the current keys",
+			           MAX_ROTATIONS);
+			goto out;
+		}
+		json_array_append_new(rots, json_stringn(body.p, body.n));
+	}
+	text = rots != NULL ? cache_text(seq, etag, u->url, rots, body.p, body.n) : NULL;
 	char why[600];
 	if (text == NULL) {
+		json_decref(rots);
 		r = report(u, CERTPIN_UPDATE_CACHE_WRITE_FAILED, seq, "out of memory");
 		goto out;
 	}
 	if (persist(u, text, why, sizeof why) != 0) {
+		json_decref(rots);
 		r = report(u, CERTPIN_UPDATE_CACHE_WRITE_FAILED, seq, "%s: seq %lld not applied", why,
 		           (long long)seq);
 		goto out;
 	}
+	json_decref(u->rotations);
+	u->rotations = rots;
 	if (certpin_ctx_set_policy(u->ctx, certpin_bundle_policy(b)) != CERTPIN_OK) {
 		r = report(u, CERTPIN_UPDATE_CACHE_WRITE_FAILED, seq, "cannot install the policy");
 		goto out;

@@ -233,6 +233,8 @@ certpin_err certpin_keyset_add_file(certpin_keyset *ks, const char *path, char *
 	certpin_err rc = read_small(path, 64 * 1024, &pem, &len, err);
 	if (rc == CERTPIN_OK)
 		rc = certpin_keyset_add_pem(ks, pem, len, kid, err);
+	if (pem != NULL)
+		cp_memzero(pem, len); /* the file may hold a private key */
 	free(pem);
 	if (rc != CERTPIN_OK && err != NULL && err->file[0] == '\0')
 		cp_strlcpy(err->file, path, sizeof err->file);

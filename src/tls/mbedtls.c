@@ -36,6 +36,9 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509.h>
+#if MBEDTLS_VERSION_MAJOR < 3 && defined(MBEDTLS_SSL_SERVER_NAME_INDICATION)
+#include <mbedtls/ssl_internal.h> /* the handshake state's per-handshake authmode */
+#endif
 
 #include "certpin/certpin_mbedtls.h"
 #include "internal.h"
@@ -70,6 +73,7 @@ struct certpin_mbedtls_conn {
 	int have_anchors;
 	certpin_verdict *verdict;
 	int checked;
+	int armed; /* set by setup, consumed by the check: one handshake per setup */
 	int64_t now; /* CERTPIN_MBEDTLS_TIME_NOW live */
 	/* the chain of the current verification, by depth */
 	int prev_depth, top, overflow;
@@ -141,6 +145,7 @@ const certpin_verdict *certpin_mbedtls_verdict(const certpin_mbedtls_conn *c)
 
 certpin_err certpin_mbedtls_check(const certpin_mbedtls_conn *c)
 {
+	/* checked is cleared by every setup: the verdict is this handshake's */
 	return c != NULL && c->checked && certpin_verdict_allowed(c->verdict) ? CERTPIN_OK
 	                                                                       : CERTPIN_E_INTERNAL;
 }
@@ -159,11 +164,11 @@ static certpin_err bind_conn(certpin_mbedtls_conn *c, certpin_policy *snapshot, 
 	           (c->host[0] != '\0' && strspn(c->host, "0123456789.") == strlen(c->host));
 	c->rule = c->host[0] ? certpin_policy_lookup(c->policy, c->host) : NULL;
 	if (c->rule != NULL && !c->rule->exclude && c->rule->trust_anchors == CERTPIN_ANCHORS_PINNED) {
+		c->have_anchors = 1; /* freed by conn_release even when a parse fails below */
 		for (size_t i = 0; i < c->rule->n_anchors; i++)
 			if (mbedtls_x509_crt_parse_der(&c->anchors, c->rule->anchors[i].p,
 			                               c->rule->anchors[i].n) != 0)
 				return CERTPIN_E_DER;
-		c->have_anchors = 1;
 	}
 	return CERTPIN_OK;
 }
@@ -267,10 +272,29 @@ static int decide(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
 	certpin_verdict_code fail = CERTPIN_V_CHAIN_INVALID;
 	c->checked = 1;
 	c->reason[0] = '\0';
+	int armed = c->armed;
+	c->armed = 0; /* the next handshake needs its own setup */
 	const char *live_host = c->ssl != NULL ? ssl_hostname(c->ssl) : c->host;
+	char live[CERTPIN_HOST_MAX + 1];
 	if (c->host[0] == '\0' || live_host == NULL) {
 		snprintf(c->reason, sizeof c->reason,
 		         "no host name: call mbedtls_ssl_set_hostname() before certpin_mbedtls_setup()");
+		fail = CERTPIN_V_HOSTNAME_MISMATCH;
+		goto failed;
+	}
+	if (c->ssl != NULL && !armed) {
+		/* a renegotiation, or a handshake after mbedtls_ssl_session_reset()
+		 * without setup: its host, rule and anchors would be stale */
+		snprintf(c->reason, sizeof c->reason,
+		         "certpin_mbedtls_setup() was not called for this handshake");
+		fail = CERTPIN_V_INTERNAL_ERROR;
+		goto failed;
+	}
+	if (c->ssl != NULL &&
+	    (certpin_host_normalize(live_host, live, sizeof live, NULL) != CERTPIN_OK ||
+	     strcmp(live, c->host) != 0)) {
+		snprintf(c->reason, sizeof c->reason,
+		         "the host name changed after certpin_mbedtls_setup(): call it again");
 		fail = CERTPIN_V_HOSTNAME_MISMATCH;
 		goto failed;
 	}
@@ -363,7 +387,45 @@ static int unbound(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	return MBEDTLS_ERR_X509_FATAL_ERROR;
 }
 
+/*
+ * A resumed handshake verifies no certificate, so the pin check cannot run:
+ * a session set for resumption (mbedtls_ssl_set_session) or a per-handshake
+ * authmode NONE (mbedtls_ssl_set_hs_authmode) is refused here, and
+ * certpin_mbedtls_handshake() refuses any handshake that completed without
+ * a check (for one set up after this call).
+ */
+static int resumption_pending(const mbedtls_ssl_context *ssl)
+{
+	const mbedtls_ssl_session *s = ssl->MBEDTLS_PRIVATE(session_negotiate);
+	if (s != NULL && s->MBEDTLS_PRIVATE(id_len) != 0)
+		return 1;
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_CLI_C)
+	if (s != NULL && s->MBEDTLS_PRIVATE(ticket) != NULL)
+		return 1;
+#endif
+#if defined(MBEDTLS_SSL_SERVER_NAME_INDICATION) && MBEDTLS_VERSION_MAJOR < 3
+	if (ssl->handshake != NULL && ssl->handshake->sni_authmode == MBEDTLS_SSL_VERIFY_NONE)
+		return 1;
+#endif
+	return 0;
+}
+
 /* ---- public entry points ---------------------------------------------------------- */
+
+int certpin_mbedtls_handshake(mbedtls_ssl_context *ssl, certpin_mbedtls_conn *conn)
+{
+	if (ssl == NULL || conn == NULL)
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	int ret = mbedtls_ssl_handshake(ssl);
+	if (ret != 0)
+		return ret;
+	if (certpin_mbedtls_check(conn) == CERTPIN_OK)
+		return 0;
+	/* completed without an allowing check: resumed, or verification
+	 * switched off after setup */
+	(void)mbedtls_ssl_close_notify(ssl);
+	return MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
+}
 
 certpin_err certpin_mbedtls_attach(mbedtls_ssl_config *conf, certpin_ctx *c)
 {
@@ -392,6 +454,8 @@ certpin_err certpin_mbedtls_setup(mbedtls_ssl_context *ssl, certpin_mbedtls_conn
 	const char *host = ssl_hostname(ssl);
 	if (host == NULL || host[0] == '\0')
 		return CERTPIN_E_INVALID_ARG;
+	if (resumption_pending(ssl))
+		return CERTPIN_E_INVALID_ARG; /* no certificate would be verified */
 	certpin_policy *snap = cp_ctx_snapshot(c->ctx, NULL);
 	if (snap == NULL)
 		return CERTPIN_E_INTERNAL;
@@ -399,6 +463,7 @@ certpin_err certpin_mbedtls_setup(mbedtls_ssl_context *ssl, certpin_mbedtls_conn
 	if (rc != CERTPIN_OK)
 		return rc;
 	c->ssl = ssl;
+	c->armed = 1;
 	c->now = CERTPIN_MBEDTLS_TIME_NOW;
 	if (c->have_anchors)
 		mbedtls_ssl_set_hs_ca_chain(ssl, &c->anchors, NULL);

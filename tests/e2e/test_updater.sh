@@ -253,5 +253,29 @@ run v4-k2.jws refresh
 expect_event updated "seq 4" "seq 4 signed by k2 is accepted"
 run v4-k2.jws
 expect_event cache-loaded "cached bundle seq 4" "restart: the k2-signed cache verifies with the keys it was accepted with"
+grep -q '"rotations":\["' "$CACHE/certpin-cache.json" && ok "the cache keeps the signed hand-over, not a key list" ||
+	not_ok "no rotation chain in the cache"
+
+# ---- a cache someone else wrote cannot bring in a key -----------------------------
+# the attacker's own bundle, declared as a rotation and as the bundle in force
+rm -rf "$CACHE" && mkdir -p "$CACHE"
+sign evil-rot.jws evil.key v2.json 9 --signer evil.pub
+"$E2E_PYTHON" - "$CACHE/certpin-cache.json" evil-rot.jws <<'PY'
+import json, sys
+jws = open(sys.argv[2]).read().strip()
+json.dump({"certpin_cache": 2, "seq": 9, "etag": "", "url": "x", "rotations": [jws], "bundle": jws},
+          open(sys.argv[1], "w"))
+PY
+run v2.jws
+expect_event baseline "signer rotation 1 of the cache does not verify from the app's keys" \
+	"a forged rotation in the cache file is refused: the baseline is in force"
+"$E2E_PYTHON" - "$CACHE/certpin-cache.json" "$DOC/v3-evil.jws" <<'PY'
+import json, sys
+jws = open(sys.argv[2]).read().strip()
+json.dump({"certpin_cache": 2, "seq": 3, "etag": "", "url": "x", "rotations": [], "bundle": jws},
+          open(sys.argv[1], "w"))
+PY
+run v2.jws
+expect_event baseline "no trusted signer key has kid" "a cached bundle signed by an unknown key is refused"
 
 finish

@@ -209,6 +209,39 @@ static void ed25519_kid_matches_rfc8037_vector(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* small-order and non-canonical Ed25519 points: a signature would verify
+ * for any message, so such a key must never be trusted */
+static void weak_ed25519_keys_are_refused(void **state)
+{
+	(void)state;
+	uint8_t pts[4][32];
+	memset(pts, 0, sizeof pts);
+	pts[0][0] = 1;                              /* identity (order 1) */
+	memset(pts[1], 0xff, 32), pts[1][0] = 0xec, pts[1][31] = 0x7f; /* p-1 (order 2) */
+	memset(pts[2], 0xff, 32), pts[2][0] = 0xee, pts[2][31] = 0x7f; /* p+1: non-canonical 1 */
+	pts[3][0] = 1, pts[3][31] = 0x80;          /* identity with the sign bit */
+	for (int i = 0; i < 4; i++) {
+		EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pts[i], 32);
+		assert_non_null(k);
+		char *pem = pem_of(k, 0);
+		certpin_keyset *ks = certpin_keyset_new();
+		certpin_error err;
+		assert_int_equal(certpin_keyset_add_pem(ks, pem, strlen(pem), NULL, &err), CERTPIN_E_KEY_FILE);
+		certpin_keyset_free(ks);
+		free(pem);
+		EVP_PKEY_free(k);
+	}
+	/* and not through a bundle's signer set either */
+	char *t = make_jws(header_for("ES256", K.ec_kid),
+	                   payload_with(GOOD_CLAIMS ",\"signers\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+	                                "\"x\":\"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}]"),
+	                   K.ec_priv, NULL, 0);
+	certpin_error err;
+	assert_int_equal(verify(t, NULL, &err), CERTPIN_E_BUNDLE);
+	assert_non_null(strstr(err.message, "valid Ed25519 key"));
+	free(t);
+}
+
 static void keyset_refuses_rsa_duplicates_and_a_17th_key(void **state)
 {
 	(void)state;
@@ -608,6 +641,7 @@ int main(void)
 		cmocka_unit_test(b64url_round_trips_and_refuses_non_canonical),
 		cmocka_unit_test(ed25519_kid_matches_rfc8037_vector),
 		cmocka_unit_test(keyset_refuses_rsa_duplicates_and_a_17th_key),
+		cmocka_unit_test(weak_ed25519_keys_are_refused),
 		cmocka_unit_test(encrypted_key_is_refused_without_prompting),
 		cmocka_unit_test(es256_and_eddsa_bundles_round_trip),
 		cmocka_unit_test(signer_set_round_trips),
