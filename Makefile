@@ -4,13 +4,15 @@ BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_FUZZ   ?= build-fuzz
 BUILD_TSAN   ?= build-tsan
-# the unit tests whose threads share a policy holder and TLS contexts
-TSAN_TESTS   ?= test_ctx_swap test_openssl_adapter
+BUILD_MBEDTLS ?= build-mbedtls
+# The tests with threads: policy swaps under load, reports from concurrent
+# handshakes, the adapters.
+TSAN_TESTS   ?= test_ctx_swap test_report test_openssl_adapter test_curl_adapter
 JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CTEST_FLAGS  ?= --output-on-failure
 
-.PHONY: all deps build build-asan build-fuzz build-tsan test test-asan test-tsan test-valgrind fuzz fuzz-smoke demo bench install clean
+.PHONY: all deps build build-asan build-fuzz build-tsan build-mbedtls test test-asan test-tsan test-mbedtls test-valgrind fuzz fuzz-smoke demo bench install clean
 
 all: build
 
@@ -25,9 +27,17 @@ build-asan:
 	CC=clang cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DCERTPIN_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# Only the threaded tests (and the library under them) are built with TSan.
 build-tsan:
-	CC=clang cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_TSAN=ON >/dev/null
-	cmake --build $(BUILD_TSAN) -j $(JOBS) --target $(TSAN_TESTS)
+	CC=clang cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DCERTPIN_TSAN=ON >/dev/null
+	cmake --build $(BUILD_TSAN) -j $(JOBS) --target certpin_cli $(TSAN_TESTS)
+
+# libcertpin on mbedTLS (no OpenSSL): the library, its example client and
+# its tests; the differential tests compare it with $(BUILD)'s certpin.
+build-mbedtls:
+	cmake -S . -B $(BUILD_MBEDTLS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_CRYPTO=mbedtls \
+	  -DCERTPIN_OPENSSL_BUILD=$(abspath $(BUILD)) >/dev/null
+	cmake --build $(BUILD_MBEDTLS) -j $(JOBS)
 
 build-fuzz:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCERTPIN_FUZZ=ON >/dev/null
@@ -35,11 +45,11 @@ build-fuzz:
 
 # Everything: the normal build's whole suite; the whole suite again with
 # every program built under ASan+UBSan (the CLI tests then run the sanitized
-# certpin); the unit tests and fuzz replays under valgrind; and a time-boxed
-# libFuzzer run per target. The threaded unit tests also run under
-# ThreadSanitizer.
+# certpin); the threaded unit tests under TSan; the unit tests and fuzz
+# replays under valgrind; and a time-boxed libFuzzer run per target.
 test: deps build build-asan
 	cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
+	$(MAKE) --no-print-directory test-mbedtls
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory test-valgrind
@@ -52,7 +62,10 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest $(CTEST_FLAGS) -R '^unit\.($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+	  ctest $(CTEST_FLAGS) -R '^unit\.($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$'
+
+test-mbedtls: build build-mbedtls
+	cd $(BUILD_MBEDTLS) && ctest $(CTEST_FLAGS) -L mbedtls
 
 test-valgrind: build
 	scripts/valgrind-tests $(BUILD)
@@ -70,9 +83,11 @@ bench: deps
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCERTPIN_TESTS=OFF >/dev/null
 	cmake --build build-bench -j $(JOBS) --target certpin_bench certpin_cli
 	build-bench/certpin_bench
+	$(MAKE) --no-print-directory build-mbedtls
+	bench/mbedtls/run $(BUILD_MBEDTLS)
 
 install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_TSAN) build-bench
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_TSAN) $(BUILD_MBEDTLS) build-bench

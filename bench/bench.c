@@ -10,8 +10,9 @@
  *  3. Load time and memory of a 100,000-rule policy (JSON in memory).
  *  4. Full TLS 1.3 handshakes on loopback: OpenSSL vs certpin vs libcurl
  *     pinning (bench_handshake.c).
- *
- * `certpin_bench --handshakes` runs only 4; `--callgrind` and
+ *  5. Handshake latency with violation reports going to a broken collector
+ *     (bench_handshake.c, bench_reports).
+ * `certpin_bench --handshakes` runs only 4, `--reports` only 5; `--callgrind` and
  * `--callgrind-handshake` are for valgrind (docs/benchmarks.md).
  */
 #include <malloc.h>
@@ -387,6 +388,8 @@ int main(int argc, char **argv)
 		return bench_handshakes_callgrind();
 	if (argc > 1 && strcmp(argv[1], "--handshakes") == 0)
 		return bench_handshakes();
+	if (argc > 1 && strcmp(argv[1], "--reports") == 0)
+		return bench_reports();
 	printf("certpin %s benchmarks (%s)\n", certpin_version(), OpenSSL_version(OPENSSL_VERSION));
 	bench_chain(1);
 	bench_chain(0);
@@ -394,5 +397,6 @@ int main(int argc, char **argv)
 	bench_lookup(10000);
 	bench_lookup(100000);
 	bench_load(100000);
-	return bench_handshakes();
+	int failed = bench_handshakes();
+	return bench_reports() || failed;
 }

@@ -17,4 +17,11 @@ int bench_handshakes(void);
  */
 int bench_handshakes_callgrind(void);
 
+/*
+ * Handshake latency while violation reports go to a broken collector (never
+ * answers, down, answers 500) against no reporter, in one interleaved run
+ * (bench_handshake.c). `certpin_bench --reports` runs only this.
+ */
+int bench_reports(void);
+
 #endif

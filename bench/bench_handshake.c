@@ -48,6 +48,7 @@
 
 #include <certpin/certpin.h>
 #include <certpin/certpin_openssl.h>
+#include <certpin/certpin_report.h>
 
 #include "bench.h"
 
@@ -149,7 +150,8 @@ static X509 *hs_mkcert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *ik
 		add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
 		add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyEncipherment");
 		add_ext(x, &ctx, NID_ext_key_usage, "serverAuth");
-		add_ext(x, &ctx, NID_subject_alt_name, "DNS:" HS_HOST);
+		/* the IP: the report bench's collector serves this leaf on 127.0.0.1 */
+		add_ext(x, &ctx, NID_subject_alt_name, "DNS:" HS_HOST ",IP:127.0.0.1");
 	}
 	if (X509_sign(x, issuer ? ikey : key, EVP_sha256()) == 0)
 		die("X509_sign");
@@ -162,6 +164,7 @@ typedef struct hs_pki {
 	char cafile[64];   /* the root in PEM, for curl */
 	char tmpdir[48];
 	char curl_pin[80]; /* "sha256//..." of the leaf's SPKI */
+	char backup_pin[CERTPIN_PIN_STRLEN];
 	certpin_policy *policy;
 	certpin_policy *policy_openssl; /* the same rule under "validation": "openssl" */
 } hs_pki;
@@ -207,6 +210,7 @@ static void pki_make(hs_pki *k, int rsa)
 	certpin_pin_format(&ipin, p1, sizeof p1);
 	certpin_pin_format(&bpin, p2, sizeof p2);
 	certpin_pin_format(&lpin, pl, sizeof pl);
+	memcpy(k->backup_pin, p2, sizeof p2);
 	/* curl spells it "sha256//<base64>" */
 	snprintf(k->curl_pin, sizeof k->curl_pin, "sha256//%s", pl + strlen("sha256/"));
 
@@ -258,6 +262,7 @@ typedef struct hs_server {
 	double deadline;
 	atomic_int stop;
 	long served, failed;
+	const char *response; /* HS_RESPONSE, or the report collector's answer */
 	pthread_t th;
 } hs_server;
 
@@ -271,7 +276,7 @@ static void set_io_opts(int fd)
 }
 
 /* One connection: handshake, read the request head, answer, close. */
-static int serve_one(SSL_CTX *ctx, int fd)
+static int serve_one(SSL_CTX *ctx, int fd, const char *response)
 {
 	set_io_opts(fd);
 	SSL *ssl = SSL_new(ctx);
@@ -293,7 +298,7 @@ static int serve_one(SSL_CTX *ctx, int fd)
 			break;
 		}
 	}
-	if (!ok || SSL_write(ssl, HS_RESPONSE, (int)(sizeof HS_RESPONSE - 1)) <= 0) {
+	if (!ok || SSL_write(ssl, response, (int)strlen(response)) <= 0) {
 		ok = 0;
 		goto out;
 	}
@@ -316,7 +321,7 @@ static void *server_main(void *arg)
 		int fd = accept(s->lfd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		if (serve_one(s->ctx, fd))
+		if (serve_one(s->ctx, fd, s->response))
 			s->served++;
 		else
 			s->failed++;
@@ -324,7 +329,8 @@ static void *server_main(void *arg)
 	return NULL;
 }
 
-static void server_start(hs_server *s, const hs_pki *k, long max_conns, double seconds)
+static void server_start_with(hs_server *s, const hs_pki *k, long max_conns, double seconds,
+                              const char *response)
 {
 	memset(s, 0, sizeof *s);
 	s->ctx = SSL_CTX_new(TLS_server_method());
@@ -350,10 +356,16 @@ static void server_start(hs_server *s, const hs_pki *k, long max_conns, double s
 		die("listen on 127.0.0.1");
 	s->port = ntohs(a.sin_port);
 	s->max_conns = max_conns;
+	s->response = response;
 	s->deadline = hs_now() + seconds;
 	atomic_store(&s->stop, 0);
 	if (pthread_create(&s->th, NULL, server_main, s) != 0)
 		die("pthread_create");
+}
+
+static void server_start(hs_server *s, const hs_pki *k, long max_conns, double seconds)
+{
+	server_start_with(s, k, max_conns, seconds, HS_RESPONSE);
 }
 
 static void server_stop(hs_server *s)
@@ -406,7 +418,9 @@ static int openssl_once(SSL_CTX *c, int port, int pinned)
 		goto out;
 	if (pinned) {
 		const certpin_verdict *v = certpin_openssl_get_verdict(ssl);
-		if (v == NULL || certpin_verdict_get_code(v) != CERTPIN_V_PINNED)
+		certpin_verdict_code want =
+		    pinned == 2 ? CERTPIN_V_REPORT_ONLY_MISMATCH : CERTPIN_V_PINNED;
+		if (v == NULL || certpin_verdict_get_code(v) != want)
 			goto out;
 	}
 	if (SSL_write(ssl, HS_REQUEST, (int)(sizeof HS_REQUEST - 1)) <= 0)
@@ -698,6 +712,220 @@ int bench_handshakes(void)
 	if (!failed)
 		failed = bench_keytype(1);
 	curl_global_cleanup();
+	return failed;
+}
+
+/* ---- reports: handshakes while the collector is broken ------------------------------ */
+
+/*
+ * Every handshake is a report-only mismatch (the policy pins only the backup
+ * key, mode "report"), so every one is submitted; the reporter has
+ * CERTPIN_REPORTER_NO_DEDUP so that each is queued, not deduplicated. The
+ * variants, interleaved batch by batch in one run: no reporter at all, and a
+ * reporter whose collector (https://127.0.0.1:PORT/) never answers (a
+ * listening socket nobody accepts), is down (a closed port), or answers 500
+ * (a server thread). Per-handshake wall time, median and 99th percentile.
+ */
+enum { R_NONE, R_HUNG, R_DOWN, R_500, NR };
+static const char *const RNAME[NR] = {"no reporter", "collector never answers",
+                                      "collector down", "collector answers 500"};
+#define R_BATCHES 11
+#define R_PER_BATCH 100
+#define R_QUEUE 64u
+
+static const char R_500_RESPONSE[] =
+    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+static certpin_policy *report_policy(const hs_pki *k, int port)
+{
+	char uri[64];
+	snprintf(uri, sizeof uri, "https://127.0.0.1:%d/pins", port);
+	const char *pins[] = {k->backup_pin};
+	const char *uris[] = {uri};
+	certpin_rule_spec spec = {0};
+	spec.host = HS_HOST;
+	spec.pins = pins;
+	spec.n_pins = 1;
+	spec.mode = CERTPIN_MODE_REPORT;
+	spec.report_uris = uris;
+	spec.n_report_uris = 1;
+	certpin_builder *b = certpin_builder_new(NULL);
+	certpin_policy *p = NULL;
+	if (b == NULL || certpin_builder_add_rule(b, &spec, NULL) != CERTPIN_OK ||
+	    certpin_builder_finish(b, 0, &p, NULL, NULL) != CERTPIN_OK)
+		die("report policy");
+	return p;
+}
+
+/* A loopback port: listening (and never accepted) when keep, else closed again. */
+static int loopback_port(int keep, int *fd_out)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    (keep && listen(fd, 64) != 0) || getsockname(fd, (struct sockaddr *)&a, &al) != 0)
+		die("loopback port");
+	if (keep) {
+		*fd_out = fd;
+	} else {
+		close(fd);
+		*fd_out = -1;
+	}
+	return ntohs(a.sin_port);
+}
+
+static double pct(double *v, size_t n, double q)
+{
+	qsort(v, n, sizeof *v, hs_cmp);
+	size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+	return v[i];
+}
+
+int bench_reports(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		die("curl_global_init");
+	hs_pki k;
+	pki_make(&k, 0);
+	hs_server srv, coll;
+	server_start(&srv, &k, (long)NR * (HS_WARMUP + R_BATCHES * R_PER_BATCH) + 16,
+	             HS_SERVER_SECONDS);
+	server_start_with(&coll, &k, 1000000, HS_SERVER_SECONDS, R_500_RESPONSE);
+	int hung_fd = -1, down_fd = -1;
+	int ports[NR];
+	ports[R_NONE] = 9; /* no reporter: never used */
+	ports[R_HUNG] = loopback_port(1, &hung_fd);
+	ports[R_DOWN] = loopback_port(0, &down_fd);
+	ports[R_500] = coll.port;
+
+	certpin_policy *pol[NR];
+	certpin_ctx *pc[NR];
+	certpin_reporter *rep[NR] = {NULL};
+	SSL_CTX *cctx[NR];
+	for (int v = 0; v < NR; v++) {
+		pol[v] = report_policy(&k, ports[v]);
+		pc[v] = certpin_ctx_new(pol[v]);
+		if (pc[v] == NULL)
+			die("certpin_ctx_new");
+		if (v != R_NONE) {
+			certpin_reporter_config cfg;
+			memset(&cfg, 0, sizeof cfg);
+			cfg.cafile = k.cafile;
+			cfg.flags = CERTPIN_REPORTER_NO_DEDUP;
+			cfg.queue_max = R_QUEUE;
+			certpin_error err;
+			if (certpin_reporter_new(&cfg, &rep[v], &err) != CERTPIN_OK ||
+			    certpin_ctx_set_reporter(pc[v], rep[v]) != CERTPIN_OK)
+				die("reporter");
+		}
+		cctx[v] = client_ctx(&k, pc[v]);
+	}
+
+	int failed = 0;
+	for (int v = 0; v < NR && !failed; v++)
+		for (int i = 0; i < HS_WARMUP && !failed; i++)
+			failed = !openssl_once(cctx[v], srv.port, 2);
+	static double lat[NR][R_BATCHES * R_PER_BATCH];
+	double cpu[NR][R_BATCHES];
+	size_t n = 0;
+	size_t max_queued[NR] = {0};
+	for (int bt = 0; bt < R_BATCHES && !failed; bt++) {
+		for (int j = 0; j < NR && !failed; j++) {
+			int v = (bt + j) % NR;
+			double c0 = thread_cpu();
+			for (int i = 0; i < R_PER_BATCH; i++) {
+				double t0 = hs_now();
+				if (!openssl_once(cctx[v], srv.port, 2)) {
+					fprintf(stderr, "bench reports: %s handshake failed\n", RNAME[v]);
+					failed = 1;
+					break;
+				}
+				lat[v][n + (size_t)i] = (hs_now() - t0) * 1e6;
+				certpin_reporter_stats st;
+				certpin_reporter_get_stats(rep[v], &st);
+				if (st.queued > max_queued[v])
+					max_queued[v] = st.queued;
+			}
+			cpu[v][bt] = (thread_cpu() - c0) / R_PER_BATCH * 1e6;
+			/*
+			 * Outside the timed part: let a collector that answers (500) or
+			 * refuses (down) drain its queue, so that its reporter thread does
+			 * not compete for the two cores with the next variant's batch.
+			 * The hung one stays full: that is the case being measured.
+			 */
+			if (v == R_DOWN || v == R_500)
+				(void)certpin_reporter_flush(rep[v], 10000);
+		}
+		n += R_PER_BATCH;
+	}
+	if (!failed) {
+		printf("reports: every handshake a report-only mismatch (P-256, TLS 1.3, 127.0.0.1), "
+		       "%d batches x %d per variant interleaved; reporter queue %u, no dedup\n",
+		       R_BATCHES, R_PER_BATCH, R_QUEUE);
+		double base_med = 0;
+		for (int v = 0; v < NR; v++) {
+			double med = pct(lat[v], n, 0.5), p99 = pct(lat[v], n, 0.99);
+			if (v == R_NONE)
+				base_med = med;
+			certpin_reporter_stats st;
+			certpin_reporter_get_stats(rep[v], &st);
+			printf("reports %-24s: handshake median %7.1f us (%+5.1f%%), p99 %7.1f us, "
+			       "client CPU %6.1f us",
+			       RNAME[v], med, 100.0 * (med - base_med) / base_med, p99,
+			       hs_median(cpu[v], R_BATCHES));
+			if (v != R_NONE)
+				printf(" | submitted %llu, sent %llu, failed %llu, dropped %llu, "
+				       "queue max seen %zu of %zu",
+				       (unsigned long long)st.submitted, (unsigned long long)st.sent,
+				       (unsigned long long)st.failed, (unsigned long long)st.dropped,
+				       max_queued[v], st.queue_max);
+			printf("\n");
+		}
+	}
+	if (!failed) {
+		/* the submit alone, on the handshake thread: a full queue (copy, then drop) */
+		certpin_der ch[3];
+		unsigned char *d[3] = {NULL, NULL, NULL};
+		X509 *xs[3] = {k.leaf, k.inter, k.root};
+		for (int i = 0; i < 3; i++) {
+			int l = i2d_X509(xs[i], &d[i]);
+			if (l <= 0)
+				die("i2d_X509");
+			ch[i].der = d[i];
+			ch[i].len = (size_t)l;
+		}
+		certpin_verdict *vd = NULL;
+		if (certpin_evaluate(pol[R_HUNG], HS_HOST, ch, 3, 0, &vd) != CERTPIN_OK)
+			die("evaluate");
+		const int N = 20000;
+		double t0 = hs_now(), c0 = thread_cpu();
+		for (int i = 0; i < N; i++)
+			(void)certpin_reporter_submit(rep[R_HUNG], pol[R_HUNG], vd, 443, ch, 3, NULL);
+		printf("reports: certpin_reporter_submit alone (3-cert chain, queue full: copy and "
+		       "drop): %.2f us wall, %.2f us CPU\n",
+		       (hs_now() - t0) / N * 1e6, (thread_cpu() - c0) / N * 1e6);
+		certpin_verdict_free(vd);
+		for (int i = 0; i < 3; i++)
+			OPENSSL_free(d[i]);
+	}
+	for (int v = 0; v < NR; v++) {
+		SSL_CTX_free(cctx[v]);
+		certpin_ctx_free(pc[v]);
+		certpin_reporter_free(rep[v]); /* aborts the POST the hung collector holds */
+		certpin_policy_free(pol[v]);
+	}
+	if (hung_fd >= 0)
+		close(hung_fd);
+	server_stop(&coll);
+	server_stop(&srv);
+	pki_free(&k);
+	curl_global_cleanup();
+	fflush(stdout);
 	return failed;
 }
 

@@ -56,6 +56,7 @@ int atk_chain_write(const struct atk_chain *c, const char *path);
 
 /* What the server saw during one scenario. */
 struct atk_observation {
+	int port;         /* the scenario server's port on 127.0.0.1 */
 	int connections;  /* TCP connections accepted */
 	int handshakes;   /* TLS handshakes completed */
 	int requests;     /* connections that then sent application data */

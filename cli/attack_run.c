@@ -498,6 +498,7 @@ int atk_run_scenario(const struct atk_run *run, char *(*fill)(void *arg, int por
 	int lport = 0, lfd = atk_listen(&lport, why, wn);
 	if (lfd < 0)
 		return -1;
+	obs->port = lport;
 	SSL_CTX *ctx = server_ctx(run->chain, why, wn);
 	if (ctx == NULL) {
 		close(lfd);

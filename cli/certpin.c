@@ -18,6 +18,7 @@ static const struct command {
 	{"check", cmd_check, "handshake with a server under a policy"},
 	{"attack", cmd_attack, "attack a client program with man-in-the-middle scenarios"},
 	{"convert", cmd_convert, "convert pins to and from Android, iOS, TrustKit, OkHttp, curl, HPKP"},
+	{"bundle", cmd_bundle, "sign, verify and inspect pin bundles; keygen; add-domain"},
 };
 
 void cli_error(const char *fmt, ...)

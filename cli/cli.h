@@ -3,6 +3,7 @@
 #define CERTPIN_CLI_H
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include "certpin/certpin.h"
 #include <stdio.h>
@@ -26,6 +27,7 @@ int cmd_probe(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_attack(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_bundle(int argc, char **argv);
 
 /* ---- connections (cli/net.c) ---- */
 /* "name", "name:443", "[::1]:443", "::1" into host and port (default 443 unless
@@ -62,6 +64,20 @@ void cli_openssl_error(char *buf, size_t n);
 int cli_verdict_exit(certpin_verdict_code c);
 /* The verdict's message and a "verdict: NAME" line, or JSON, on stdout. */
 void cli_print_verdict(const certpin_verdict *v, int json);
+
+/* ---- --report-to FILE (cli/reports.c) ---- */
+struct certpin_reporter;
+struct cli_reports {
+	struct certpin_reporter *r; /* NO_SEND: reports only reach the callback */
+	pthread_mutex_t mu;
+	char **v; /* JSON of each report */
+	size_t n, cap, lost;
+};
+/* Starts the reporter; 0, or an exit code after printing why. */
+int cli_reports_begin(struct cli_reports *cr, const char *cmd);
+/* Waits for the reports and writes them to path (object, array, or []). 0 or EXIT_INPUT. */
+int cli_reports_write(struct cli_reports *cr, const char *cmd, const char *path);
+void cli_reports_end(struct cli_reports *cr);
 
 /* Prints "certpin: " + message + newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -21,8 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/x509_vfy.h>
+
 #include "attack.h"
 #include "certpin/certpin.h"
+#include "certpin/certpin_openssl.h"
+#include "certpin/certpin_report.h"
 #include "cli.h"
 
 enum expect { E_ACCEPT, E_REJECT, E_EITHER };
@@ -118,7 +122,7 @@ static void attack_usage(FILE *f)
 	        "usage: certpin attack --client 'CMD ... {host} {port} {cafile} {policy} ...'\n"
 	        "                      [--host NAME] [--pin-scope leaf|intermediate|root]\n"
 	        "                      [--only NAME,...] [--json FILE] [--junit FILE] [--keep]\n"
-	        "                      [--timeout S] [--mitmdump PATH] [--list]\n"
+	        "                      [--timeout S] [--mitmdump PATH] [--report-to FILE] [--list]\n"
 	        "\n"
 	        "Attacks a client program with a battery of man-in-the-middle scenarios. For each\n"
 	        "one a TLS server on 127.0.0.1 presents that scenario's chain and the client\n"
@@ -148,6 +152,11 @@ static void attack_usage(FILE *f)
 	        "  --timeout S         time limit of each client run (default 15)\n"
 	        "  --mitmdump PATH     mitmdump for the mitmproxy scenario (default: from PATH;\n"
 	        "                      the scenario is skipped when there is none)\n"
+	        "  --report-to FILE    the violation reports certpin's own check would send for\n"
+	        "                      the scenarios' chains under {policy} (validated against\n"
+	        "                      {cafile}, host NAME, port {port}), whatever the client\n"
+	        "                      did: one JSON object, or an array (mitmproxy's forged\n"
+	        "                      chain is not known in advance: no report for it)\n"
 	        "  --list              list the scenarios and exit\n"
 	        "\n"
 	        "exit: 0 control accepted and no attack accepted, 1 an attack was accepted (or a\n"
@@ -533,6 +542,30 @@ static const char *which(const char *name, char *buf, size_t n)
 	return NULL;
 }
 
+/*
+ * --report-to: what certpin's own check makes of the chain a scenario's
+ * server presents, for host on port, under the generated policy with the
+ * generated CA file as trust store, now. A reportable verdict goes to the
+ * reporter (which dedups like an application's would).
+ */
+static void report_scenario(certpin_reporter *rep, const certpin_policy *policy, X509_STORE *store,
+                            const char *host, int port, const struct atk_chain *chain)
+{
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	if (sent == NULL || chain->n < 1)
+		goto out;
+	for (int i = 0; i < chain->n; i++)
+		if (!sk_X509_push(sent, chain->certs[i]))
+			goto out;
+	certpin_verdict *v = NULL;
+	if (certpin_openssl_verify(policy, host, chain->certs[0], sent, store, CERTPIN_TIME_NOW,
+	                           &v) == CERTPIN_OK)
+		(void)certpin_reporter_submit(rep, policy, v, (unsigned)port, NULL, 0, NULL);
+	certpin_verdict_free(v);
+out:
+	sk_X509_free(sent);
+}
+
 /* Is name one of the comma-separated names in list? */
 static int listed(const char *list, const char *name)
 {
@@ -556,8 +589,10 @@ int cmd_attack(int argc, char **argv)
 		{"json", required_argument, NULL, 'j'},    {"junit", required_argument, NULL, 'u'},
 		{"keep", no_argument, NULL, 'k'},          {"timeout", required_argument, NULL, 't'},
 		{"mitmdump", required_argument, NULL, 'm'}, {"list", no_argument, NULL, 'l'},
+		{"report-to", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
+	const char *report_to = NULL;
 	const char *client = NULL, *host_arg = "api.test", *only = NULL, *json_path = NULL,
 	           *junit_path = NULL, *mitm_arg = NULL, *scope_name = "intermediate";
 	int keep = 0, timeout = 15, c;
@@ -610,6 +645,9 @@ int cmd_attack(int argc, char **argv)
 		}
 		case 'm':
 			mitm_arg = optarg;
+			break;
+		case 'r':
+			report_to = optarg;
 			break;
 		case 'l':
 			for (size_t i = 0; i < N_SCENARIOS; i++) {
@@ -691,6 +729,10 @@ int cmd_attack(int argc, char **argv)
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	int ret = EXIT_BLOCKED;
+	struct cli_reports reports;
+	int have_reports = 0;
+	certpin_policy *rpolicy = NULL;
+	X509_STORE *rstore = NULL;
 	struct atk_pki pki;
 	int have_pki = 0;
 	char why[512], cafile[4200], policy[4200], mitm_conf[4200], mitm_log[4200];
@@ -727,6 +769,20 @@ int cmd_attack(int argc, char **argv)
 			goto out;
 		}
 		certpin_policy_free(pp);
+	}
+	if (report_to != NULL) {
+		if (cli_reports_begin(&reports, "attack") != 0) {
+			ret = EXIT_INPUT;
+			goto out;
+		}
+		have_reports = 1;
+		rstore = X509_STORE_new();
+		if (rstore == NULL || X509_STORE_load_file(rstore, cafile) != 1 ||
+		    certpin_policy_load_file(policy, 0, &rpolicy, NULL, &err) != CERTPIN_OK) {
+			cli_error("attack: cannot load the generated CA file or policy for --report-to");
+			ret = EXIT_INPUT;
+			goto out;
+		}
 	}
 	struct vars v = {.tmpl = client, .host = host, .cafile = cafile, .policy = policy, .dir = dir};
 	snprintf(v.pins, sizeof v.pins, "sha256//%.60s;sha256//%.60s",
@@ -798,6 +854,8 @@ int cmd_attack(int argc, char **argv)
 				snprintf(r->detail, sizeof r->detail, "%.300s", why);
 				r->error = 1;
 			} else {
+				if (have_reports && s->kind != K_MITM)
+					report_scenario(reports.r, rpolicy, rstore, host, r->obs.port, &chain);
 				r->ran = 1;
 				r->accepted = r->obs.requests > 0 || r->obs.mitm_requests > 0;
 				describe(r, mitm_log, log_path);
@@ -857,7 +915,13 @@ int cmd_attack(int argc, char **argv)
 		cli_error("attack: cannot write %s: %s", junit_path, strerror(errno));
 		ret = EXIT_INPUT;
 	}
+	if (have_reports && cli_reports_write(&reports, "attack", report_to) != 0)
+		ret = EXIT_INPUT;
 out:
+	if (have_reports)
+		cli_reports_end(&reports);
+	certpin_policy_free(rpolicy);
+	X509_STORE_free(rstore);
 	if (have_pki)
 		atk_pki_free(&pki);
 	if (!keep)

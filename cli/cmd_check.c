@@ -14,13 +14,15 @@
 
 #include "certpin/certpin.h"
 #include "certpin/certpin_openssl.h"
+#include "certpin/certpin_report.h"
 #include "cli.h"
 
 static void check_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: certpin check --policy POLICY [--connect ADDR:PORT] [--cafile CA.pem]\n"
-	        "                     [--timeout S] [--http] [--json] HOST[:PORT]\n"
+	        "                     [--timeout S] [--http] [--json] [--report-to FILE]\n"
+	        "                     HOST[:PORT]\n"
 	        "\n"
 	        "Handshakes with HOST under POLICY (validation first, then pinning on the\n"
 	        "validated chain) and prints the verdict, with the failure message on a block.\n"
@@ -33,6 +35,9 @@ static void check_usage(FILE *f)
 	        "  --http               after an allowed handshake send 'HEAD / HTTP/1.1' and\n"
 	        "                       print the status line\n"
 	        "  --json               the verdict as JSON on stdout\n"
+	        "  --report-to FILE     write the violation report an application would send\n"
+	        "                       (RFC 7469 / TrustKit JSON) to FILE instead of sending\n"
+	        "                       it: one object, or [] when the verdict is not reported\n"
 	        "\n"
 	        "exit: 0 allowed, 1 blocked by pinning, 2 certificate validation failed,\n"
 	        "      3 connection/TLS error, 4 policy error, 64 usage\n");
@@ -89,9 +94,10 @@ int cmd_check(int argc, char **argv)
 		{"policy", required_argument, NULL, 'p'},  {"connect", required_argument, NULL, 'c'},
 		{"cafile", required_argument, NULL, 'C'},  {"timeout", required_argument, NULL, 't'},
 		{"http", no_argument, NULL, 'H'},          {"json", no_argument, NULL, 'j'},
+		{"report-to", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	const char *policy_path = NULL, *connect_to = NULL, *cafile = NULL;
+	const char *policy_path = NULL, *connect_to = NULL, *cafile = NULL, *report_to = NULL;
 	int json = 0, http = 0, timeout = 10, c;
 	optind = 1;
 	opterr = 0;
@@ -115,6 +121,9 @@ int cmd_check(int argc, char **argv)
 			break;
 		case 'H':
 			http = 1;
+			break;
+		case 'r':
+			report_to = optarg;
 			break;
 		case 'j':
 			json = 1;
@@ -149,6 +158,22 @@ int cmd_check(int argc, char **argv)
 	}
 	certpin_ctx *pctx = certpin_ctx_new(policy);
 	certpin_policy_free(policy);
+	struct cli_reports reports;
+	int have_reports = 0;
+	if (report_to != NULL) {
+		int rc = cli_reports_begin(&reports, "check");
+		if (rc != 0) {
+			certpin_ctx_free(pctx);
+			return rc;
+		}
+		have_reports = 1;
+		if (pctx != NULL && certpin_ctx_set_reporter(pctx, reports.r) != CERTPIN_OK) {
+			cli_error("check: cannot attach the reporter");
+			cli_reports_end(&reports);
+			certpin_ctx_free(pctx);
+			return EXIT_CONNECTION;
+		}
+	}
 
 	int ret = EXIT_CONNECTION, fd = -1;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -204,6 +229,12 @@ out:
 		close(fd);
 	SSL_CTX_free(ctx);
 	certpin_ctx_free(pctx);
+	if (have_reports) {
+		int wr = cli_reports_write(&reports, "check", report_to);
+		if (wr != 0)
+			ret = wr;
+		cli_reports_end(&reports);
+	}
 	ERR_clear_error();
 	return ret;
 }

@@ -26,6 +26,8 @@ static void lint_usage(FILE *f)
 	        "with fewer than 2 pins (no backup pin), no \"expires\", pins that only a root\n"
 	        "CA certificate matches. Always: an expired pin set is an error, one expiring\n"
 	        "within --warn-days a warning.\n"
+	        "CA certificate matches. Rules in report-only mode (\"mode\": \"report\") are\n"
+	        "listed: a mismatch there is allowed and only reported.\n"
 	        "\n"
 	        "  --chain FILE     the current chain (leaf first), validated with --cafile or\n"
 	        "                   the system store: a rule none of whose pins match it is an\n"
@@ -400,6 +402,23 @@ out:
 	return ret;
 }
 
+/* Rules with "mode": "report": allowed on a mismatch, reported. */
+static void print_report_only(const certpin_policy *p)
+{
+	for (size_t r = 0; p != NULL && r < certpin_policy_rule_count(p); r++) {
+		const certpin_rule *rule = certpin_policy_rule(p, r);
+		if (certpin_rule_is_exclude(rule) || certpin_rule_mode(rule) != CERTPIN_MODE_REPORT)
+			continue;
+		size_t n = certpin_rule_report_uri_count(rule);
+		printf("report-only: %s ($.domains[%zu]): a pin mismatch is allowed and reported",
+		       certpin_rule_host(rule), r);
+		if (n > 0)
+			printf(" to %zu URI%s\n", n, n == 1 ? "" : "s");
+		else
+			printf(" (no report_uris: only to the application's reporter)\n");
+	}
+}
+
 static void print_text(const findings *fs, size_t errors, size_t warnings)
 {
 	char line[1024];
@@ -421,11 +440,24 @@ static void print_text(const findings *fs, size_t errors, size_t warnings)
 	       warnings == 1 ? "" : "s");
 }
 
-static void print_json(const char *path, const findings *fs, size_t errors, size_t warnings)
+static void print_json(const char *path, const certpin_policy *p, const findings *fs,
+                       size_t errors, size_t warnings)
 {
 	printf("{\"file\":");
 	cli_json_string(stdout, path);
-	printf(",\"errors\":%zu,\"warnings\":%zu,\"findings\":[", errors, warnings);
+	printf(",\"report_only\":[");
+	int first = 1;
+	for (size_t r = 0; p != NULL && r < certpin_policy_rule_count(p); r++) {
+		const certpin_rule *rule = certpin_policy_rule(p, r);
+		if (certpin_rule_is_exclude(rule) || certpin_rule_mode(rule) != CERTPIN_MODE_REPORT)
+			continue;
+		printf("%s{\"rule\":", first ? "" : ",");
+		cli_json_string(stdout, certpin_rule_host(rule));
+		printf(",\"path\":\"$.domains[%zu]\",\"report_uris\":%zu}", r,
+		       certpin_rule_report_uri_count(rule));
+		first = 0;
+	}
+	printf("],\"errors\":%zu,\"warnings\":%zu,\"findings\":[", errors, warnings);
 	for (size_t i = 0; i < fs->n; i++) {
 		const certpin_error *e = &fs->v[i].where;
 		printf("%s{\"severity\":\"%s\",\"kind\":\"%s\",\"line\":%u,\"column\":%u,\"path\":",
@@ -621,10 +653,12 @@ int cmd_lint(int argc, char **argv)
 			else
 				warnings++;
 		}
-		if (json)
-			print_json(path, &fs, errors, warnings);
-		else
+		if (json) {
+			print_json(path, p, &fs, errors, warnings);
+		} else {
+			print_report_only(p);
 			print_text(&fs, errors, warnings);
+		}
 		ret = errors ? EXIT_BLOCKED : 0;
 	}
 	free(fs.v);

@@ -46,6 +46,11 @@ certpin_err cp_err_set(certpin_error *err, certpin_err code, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 /* Prefixes err->path with prefix ("domains[3]" + "." + old path). */
 void cp_err_prefix_path(certpin_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8
+ * sequence (for cutting text to a buffer). */
+size_t cp_utf8_cut(const char *s, size_t n);
+/* Wipes n bytes at p in a way the compiler cannot remove. */
+void cp_memzero(void *p, size_t n);
 /* Bounded string copy that always NUL-terminates (n > 0). */
 void cp_strlcpy(char *dst, const char *src, size_t n);
 
@@ -356,5 +361,43 @@ typedef struct cp_chain_slices {
 certpin_err cp_evaluate_slices(const certpin_policy *policy, const char *host,
                                const cp_chain_slices *chain, size_t n, int64_t now,
                                certpin_verdict **verdict) CP_WUR;
+
+/* Grows v's subject buffer to subject_bytes now, so that evaluations of
+ * chains whose subjects fit allocate nothing (the mbedTLS adapter). */
+certpin_err cp_verdict_reserve(certpin_verdict *v, size_t subject_bytes) CP_WUR;
+
+/* ---- chains kept by reportable verdicts (src/core/evaluate.c) ---------- */
+
+/* certpin_verdict_reportable(): a verdict a violation report is made for. */
+int cp_verdict_reportable(const certpin_verdict *v);
+/*
+ * Appends a copy of one DER certificate to the verdict's served or validated
+ * chain (at most CERTPIN_MAX_CHAIN each, 512 KiB for both). Cleared when the
+ * verdict is reset. CERTPIN_E_TOO_LARGE past a cap, CERTPIN_E_NOMEM.
+ */
+certpin_err cp_verdict_add_cert(certpin_verdict *v, certpin_chain_kind which, const uint8_t *der,
+                                size_t len) CP_WUR;
+
+/* ---- reports (src/report/reporter.c) ----------------------------------- */
+
+typedef struct certpin_reporter certpin_reporter;
+/* The holder's reporter as a new reference (certpin_reporter_free), or NULL. */
+certpin_reporter *cp_ctx_reporter(certpin_ctx *c);
+/*
+ * The adapters' hook: when v is reportable and c has a reporter, submits v
+ * (made with policy p; the served chain is the verdict's) with port.
+ * Costs one switch on the verdict code otherwise.
+ */
+void cp_report_verdict(certpin_ctx *c, const certpin_policy *p, const certpin_verdict *v,
+                       unsigned port);
+/*
+ * The port reports of sctx's connections name when an SSL has no socket to
+ * ask (libcurl's BIO): set by the libcurl adapter right after attaching.
+ * CERTPIN_E_INVALID_ARG when sctx is not attached.
+ */
+typedef struct ssl_ctx_st SSL_CTX;
+certpin_err cp_openssl_set_port_hint(SSL_CTX *sctx, unsigned port);
+/* Tests: the reporter's clock (seconds) for dedup windows and "date-time". */
+void cp_reporter_set_clock(certpin_reporter *r, int64_t (*now)(void));
 
 #endif /* CERTPIN_INTERNAL_H */

@@ -71,6 +71,7 @@ typedef enum certpin_err {
 	CERTPIN_E_SIGNATURE = 19,    /* bundle signature: unknown key, wrong alg, invalid */
 	CERTPIN_E_EXPIRED = 20,      /* bundle past its exp */
 	CERTPIN_E_AUDIENCE = 21,     /* bundle for another application */
+	CERTPIN_E_TIMEOUT = 22,      /* a deadline passed first (certpin_reporter_flush) */
 } certpin_err;
 
 /** Static English text for a code; never NULL. */
@@ -574,6 +575,33 @@ CERTPIN_API const certpin_pin *certpin_verdict_chain_pin(const certpin_verdict *
  */
 CERTPIN_API certpin_err certpin_verdict_chain_subject(const certpin_verdict *v, size_t i,
                                                       char *buf, size_t n);
+/**
+ * 1 when a violation report is made for v (see certpin_report.h): a pin
+ * mismatch (enforced or report-only), an expired pin set (either on_expiry),
+ * or a failed validation (CHAIN_INVALID, HOSTNAME_MISMATCH) of a host that a
+ * non-exclude rule pins. 0 for every other verdict, and for NULL.
+ */
+CERTPIN_API int certpin_verdict_reportable(const certpin_verdict *v);
+
+typedef enum certpin_chain_kind {
+	CERTPIN_CHAIN_SERVED = 0,    /* as the peer sent it, leaf first */
+	CERTPIN_CHAIN_VALIDATED = 1, /* as validation built it (partial when validation failed) */
+} certpin_chain_kind;
+
+/**
+ * The DER certificates a reportable verdict keeps for its report: the
+ * served chain (filled by certpin_openssl_verify() and the TLS adapters;
+ * certpin_evaluate() does not know it) and the validated chain (filled by
+ * certpin_evaluate() and certpin_openssl_verify(); after a validation
+ * failure, what OpenSSL had built). Empty for verdicts that are not
+ * reportable: the allowed path copies nothing. At most CERTPIN_MAX_CHAIN
+ * each (a longer served chain is cut).
+ */
+CERTPIN_API size_t certpin_verdict_cert_count(const certpin_verdict *v, certpin_chain_kind which);
+/** Certificate i of that chain, borrowed from v (until its next reset); NULL out of range. */
+CERTPIN_API const uint8_t *certpin_verdict_cert(const certpin_verdict *v, certpin_chain_kind which,
+                                                size_t i, size_t *len);
+
 /**
  * The human-readable message: for blocked, report-only and expired verdicts
  * the multi-line failure message of ARCHITECTURE.md (validated chain with

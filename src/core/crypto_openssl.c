@@ -113,32 +113,6 @@ int cp_sha256_with(cp_sha256_ctx *ctx, const uint8_t *p, size_t n, uint8_t out[C
 	return digest((EVP_MD_CTX *)ctx, p, n, out);
 }
 
-/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8 sequence. */
-static size_t utf8_cut(const char *s, size_t n)
-{
-	size_t i = n;
-	size_t back = 0;
-	while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
-		i--;
-		back++;
-	}
-	if (i == 0)
-		return n;
-	unsigned char lead = (unsigned char)s[i - 1];
-	size_t need;
-	if (lead < 0x80)
-		return n; /* ends on ASCII (back is then 0) */
-	else if ((lead & 0xe0) == 0xc0)
-		need = 1;
-	else if ((lead & 0xf0) == 0xe0)
-		need = 2;
-	else if ((lead & 0xf8) == 0xf0)
-		need = 3;
-	else
-		return n; /* not UTF-8 at all: cut bytewise */
-	return back >= need ? n : i - 1;
-}
-
 certpin_err cp_name_to_text(const uint8_t *der, size_t len, char *buf, size_t n)
 {
 	if (der == NULL || buf == NULL || n == 0)
@@ -172,7 +146,7 @@ certpin_err cp_name_to_text(const uint8_t *der, size_t len, char *buf, size_t n)
 		buf[tn] = '\0';
 		rc = CERTPIN_OK;
 	} else {
-		size_t cut = utf8_cut(text, n - 1);
+		size_t cut = cp_utf8_cut(text, n - 1);
 		memcpy(buf, text, cut);
 		buf[cut] = '\0';
 		rc = CERTPIN_E_BUFFER;

@@ -27,6 +27,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#ifndef CERTPIN_CRYPTO_MBEDTLS
+#include "certpin/certpin_report.h"
+#endif
 #include "internal.h"
 
 struct certpin_ctx {
@@ -36,6 +39,9 @@ struct certpin_ctx {
 	atomic_uint in_flight;               /* readers between load and reference */
 	_Atomic uint64_t generation;
 	uint64_t id;
+#ifndef CERTPIN_CRYPTO_MBEDTLS
+	certpin_reporter *reporter; /* guarded by swap_lock; NULL when none */
+#endif
 };
 
 static _Atomic uint64_t next_ctx_id = 1;
@@ -74,6 +80,9 @@ void certpin_ctx_free(certpin_ctx *c)
 		return;
 	pthread_mutex_destroy(&c->swap_lock);
 	certpin_policy_free(atomic_load(&c->policy));
+#ifndef CERTPIN_CRYPTO_MBEDTLS
+	certpin_reporter_free(c->reporter);
+#endif
 	free(c);
 }
 
@@ -123,3 +132,34 @@ uint64_t cp_ctx_id(const certpin_ctx *c)
 {
 	return c != NULL ? c->id : 0u;
 }
+
+#ifndef CERTPIN_CRYPTO_MBEDTLS /* reports need libcurl: OpenSSL build only */
+certpin_err certpin_ctx_set_reporter(certpin_ctx *c, certpin_reporter *r)
+{
+	if (c == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	certpin_reporter_ref(r);
+	if (pthread_mutex_lock(&c->swap_lock) != 0) {
+		certpin_reporter_free(r);
+		return CERTPIN_E_INTERNAL;
+	}
+	certpin_reporter *old = c->reporter;
+	c->reporter = r;
+	pthread_mutex_unlock(&c->swap_lock);
+	certpin_reporter_free(old);
+	return CERTPIN_OK;
+}
+
+/*
+ * Read only when a verdict is reportable, so the allowed path takes no
+ * lock and no reference for it.
+ */
+certpin_reporter *cp_ctx_reporter(certpin_ctx *c)
+{
+	if (c == NULL || pthread_mutex_lock(&c->swap_lock) != 0)
+		return NULL;
+	certpin_reporter *r = certpin_reporter_ref(c->reporter);
+	pthread_mutex_unlock(&c->swap_lock);
+	return r;
+}
+#endif

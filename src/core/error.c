@@ -28,6 +28,7 @@ static const char *const error_text[] = {
 	[CERTPIN_E_SIGNATURE] = "bundle signature not valid",
 	[CERTPIN_E_EXPIRED] = "bundle expired",
 	[CERTPIN_E_AUDIENCE] = "bundle for another application",
+	[CERTPIN_E_TIMEOUT] = "deadline passed",
 };
 
 const char *certpin_strerror(certpin_err code)
@@ -114,4 +115,36 @@ size_t certpin_error_format(const certpin_error *err, char *buf, size_t n)
 	                   err->path[0] ? ": " : "",
 	                   err->message[0] ? err->message : certpin_strerror(err->code));
 	return len < 0 ? 0 : (size_t)len;
+}
+
+/* Length of the longest prefix of s[0..n) that does not end inside a UTF-8 sequence. */
+size_t cp_utf8_cut(const char *s, size_t n)
+{
+	size_t i = n;
+	size_t back = 0;
+	while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		back++;
+	}
+	if (i == 0)
+		return n;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t need;
+	if (lead < 0x80)
+		return n; /* ends on ASCII (back is then 0) */
+	else if ((lead & 0xe0) == 0xc0)
+		need = 1;
+	else if ((lead & 0xf0) == 0xe0)
+		need = 2;
+	else if ((lead & 0xf8) == 0xf0)
+		need = 3;
+	else
+		return n; /* not UTF-8 at all: cut bytewise */
+	return back >= need ? n : i - 1;
+}
+
+void cp_memzero(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		explicit_bzero(p, n);
 }

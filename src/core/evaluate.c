@@ -30,6 +30,16 @@ struct certpin_verdict {
 	size_t subj_cap;
 	char host[CERTPIN_HOST_MAX + 1];
 	char reason[256];
+	/*
+	 * Reportable verdicts only (cp_verdict_reportable): DER copies of the
+	 * chain the peer served and of the validated chain, for violation
+	 * reports. Filled after the decision, so the allowed path never pays.
+	 */
+	uint8_t *certs;                          /* the copies, back to back */
+	size_t certs_used, certs_cap;
+	size_t n_certs[2];                       /* per certpin_chain_kind */
+	size_t cert_off[2][CERTPIN_MAX_CHAIN];
+	size_t cert_len[2][CERTPIN_MAX_CHAIN];
 };
 
 static const struct {
@@ -90,6 +100,7 @@ void certpin_verdict_free(certpin_verdict *v)
 	if (v == NULL)
 		return;
 	free(v->subj);
+	free(v->certs);
 	free(v);
 }
 
@@ -101,6 +112,8 @@ static void verdict_reset(certpin_verdict *v)
 	v->n = 0;
 	v->host[0] = '\0';
 	v->reason[0] = '\0';
+	v->certs_used = 0;
+	v->n_certs[0] = v->n_certs[1] = 0;
 }
 
 static void set_reason(certpin_verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -303,6 +316,16 @@ static void evaluate_views(const certpin_policy *policy, certpin_verdict *v,
 	}
 }
 
+/* The chain given to certpin_evaluate is the validated one: kept for a report. */
+static __attribute__((noinline)) void keep_validated(certpin_verdict *v, const certpin_der *chain,
+                                                     size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cp_verdict_add_cert(v, CERTPIN_CHAIN_VALIDATED, chain[i].der, chain[i].len) !=
+		    CERTPIN_OK)
+			break; /* a report then shows a shorter chain */
+}
+
 certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, const certpin_der *chain,
                              size_t n, int64_t now, certpin_verdict **verdict)
 {
@@ -325,6 +348,8 @@ certpin_err certpin_evaluate(const certpin_policy *policy, const char *host, con
 		sl[i].whole = view.whole;
 	}
 	evaluate_views(policy, v, sl, n, now);
+	if (cp_verdict_reportable(v))
+		keep_validated(v, chain, n);
 	return CERTPIN_OK;
 }
 
@@ -409,6 +434,86 @@ certpin_err certpin_verdict_chain_subject(const certpin_verdict *v, size_t i, ch
 	if (v == NULL || buf == NULL || n == 0 || i >= v->n)
 		return CERTPIN_E_INVALID_ARG;
 	return cp_name_to_text(v->subj + v->subj_off[i], v->subj_len[i], buf, n);
+}
+
+/* ---- chains kept for reports --------------------------------------------- */
+
+/* Most DER bytes a verdict keeps for its two chains. */
+#define CP_VERDICT_CERT_BYTES (512u * 1024u)
+
+int cp_verdict_reportable(const certpin_verdict *v)
+{
+	if (v == NULL)
+		return 0;
+	switch (v->code) {
+	case CERTPIN_V_PIN_MISMATCH:
+	case CERTPIN_V_REPORT_ONLY_MISMATCH:
+	case CERTPIN_V_EXPIRED_UNPINNED:
+	case CERTPIN_V_EXPIRED_BLOCKED:
+		return v->rule != NULL;
+	case CERTPIN_V_CHAIN_INVALID:
+	case CERTPIN_V_HOSTNAME_MISMATCH:
+		/* validation failed on a pinned host */
+		return v->rule != NULL && !v->rule->exclude;
+	case CERTPIN_V_PINNED:
+	case CERTPIN_V_NOT_PINNED:
+	case CERTPIN_V_UNLISTED_HOST:
+	case CERTPIN_V_INTERNAL_ERROR:
+	default:
+		return 0;
+	}
+}
+
+int certpin_verdict_reportable(const certpin_verdict *v)
+{
+	return cp_verdict_reportable(v);
+}
+
+certpin_err cp_verdict_add_cert(certpin_verdict *v, certpin_chain_kind which, const uint8_t *der,
+                                size_t len)
+{
+	if (v == NULL || der == NULL || len == 0 ||
+	    (which != CERTPIN_CHAIN_SERVED && which != CERTPIN_CHAIN_VALIDATED))
+		return CERTPIN_E_INVALID_ARG;
+	size_t k = (size_t)which;
+	if (v->n_certs[k] >= CERTPIN_MAX_CHAIN || len > CP_VERDICT_CERT_BYTES - v->certs_used)
+		return CERTPIN_E_TOO_LARGE;
+	if (v->certs_used + len > v->certs_cap) {
+		size_t cap = v->certs_cap ? v->certs_cap : 4096;
+		while (cap < v->certs_used + len)
+			cap *= 2;
+		uint8_t *nb = realloc(v->certs, cap);
+		if (nb == NULL)
+			return CERTPIN_E_NOMEM;
+		v->certs = nb;
+		v->certs_cap = cap;
+	}
+	memcpy(v->certs + v->certs_used, der, len);
+	v->cert_off[k][v->n_certs[k]] = v->certs_used;
+	v->cert_len[k][v->n_certs[k]] = len;
+	v->n_certs[k]++;
+	v->certs_used += len;
+	return CERTPIN_OK;
+}
+
+size_t certpin_verdict_cert_count(const certpin_verdict *v, certpin_chain_kind which)
+{
+	if (v == NULL || (which != CERTPIN_CHAIN_SERVED && which != CERTPIN_CHAIN_VALIDATED))
+		return 0;
+	return v->n_certs[(size_t)which];
+}
+
+const uint8_t *certpin_verdict_cert(const certpin_verdict *v, certpin_chain_kind which, size_t i,
+                                    size_t *len)
+{
+	if (len != NULL)
+		*len = 0;
+	if (i >= certpin_verdict_cert_count(v, which))
+		return NULL;
+	size_t k = (size_t)which;
+	if (len != NULL)
+		*len = v->cert_len[k][i];
+	return v->certs + v->cert_off[k][i];
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -551,4 +656,18 @@ size_t certpin_verdict_format(const certpin_verdict *v, char *buf, size_t n)
 		break;
 	}
 	return o.len;
+}
+
+certpin_err cp_verdict_reserve(certpin_verdict *v, size_t subject_bytes)
+{
+	if (v == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	if (subject_bytes <= v->subj_cap)
+		return CERTPIN_OK;
+	uint8_t *nb = realloc(v->subj, subject_bytes);
+	if (nb == NULL)
+		return CERTPIN_E_NOMEM;
+	v->subj = nb;
+	v->subj_cap = subject_bytes;
+	return CERTPIN_OK;
 }

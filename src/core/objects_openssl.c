@@ -1,6 +1,6 @@
 /*
  * Certificates, public keys, private keys, CSRs and PKCS#12 from PEM or DER
- * (OpenSSL backend).
+ * (OpenSSL backend; the list, errors and entry points are in objects.c).
  *
  * Only the public part of a key is kept: private keys are turned into their
  * SubjectPublicKeyInfo and freed (OpenSSL clears key material on free) as
@@ -30,13 +30,8 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "objects.h"
 
-/* Most objects one input may hold. */
-#define CP_MAX_OBJECTS 1000u
-/* Most PEM blocks (skipped ones included) one input may hold. */
-#define CP_MAX_PEM_BLOCKS 4000u
-/* Longest password accepted (OpenSSL's PEM callback buffer is 1024 bytes). */
-#define CP_MAX_PASSWORD 1023u
 /*
  * Most PBKDF2 / PKCS#12 KDF iterations of one derivation. Common tools use
  * 2048 to 600000 (OWASP's 2023 figure for PBKDF2-SHA256); a million costs
@@ -48,126 +43,10 @@
 /* PKCS#12 SafeContents nested in bags: deepest level followed. */
 #define CP_MAX_P12_DEPTH 4
 
-/* One object and the storage its public view points into. */
-typedef struct cp_obj {
-	certpin_object pub;
-	char *subject; /* owned, NULL means "" */
-	uint8_t *der;  /* owned, certificates only */
-	char key_type[48];
-} cp_obj;
-
-struct certpin_object_list {
-	cp_obj *v;
-	size_t n;
-	size_t cap;
-};
-
-/* State of one read: where we are, for messages, and what we found. */
-typedef struct cp_reader {
-	const char *name;
-	const char *password; /* NULL when none was given */
-	struct certpin_object_list *list;
-	certpin_error *err;
-	unsigned line; /* BEGIN line of the current PEM block; 0 for DER */
-} cp_reader;
-
 /* Passed to OpenSSL's password callback: never prompts, never NULL. */
 typedef struct cp_pw {
 	const char *password;
 } cp_pw;
-
-/* ---- errors -------------------------------------------------------------- */
-
-/* Sets the error with "NAME:LINE: " (or "NAME: ") before the message. */
-static certpin_err fail(cp_reader *r, certpin_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static certpin_err fail(cp_reader *r, certpin_err code, const char *fmt, ...)
-{
-	char msg[sizeof r->err->message];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (r->line != 0)
-		return cp_err_set(r->err, code, "%s:%u: %s", r->name, r->line, msg);
-	return cp_err_set(r->err, code, "%s: %s", r->name, msg);
-}
-
-static certpin_err fail_nomem(cp_reader *r)
-{
-	return fail(r, CERTPIN_E_NOMEM, "out of memory");
-}
-
-/* ---- the list ------------------------------------------------------------- */
-
-static void obj_clear(cp_obj *o)
-{
-	free(o->subject);
-	free(o->der);
-	memset(o, 0, sizeof *o);
-}
-
-void certpin_object_list_free(certpin_object_list *list)
-{
-	if (list == NULL)
-		return;
-	for (size_t i = 0; i < list->n; i++)
-		obj_clear(&list->v[i]);
-	free(list->v);
-	free(list);
-}
-
-size_t certpin_object_list_count(const certpin_object_list *list)
-{
-	return list == NULL ? 0 : list->n;
-}
-
-const certpin_object *certpin_object_list_get(const certpin_object_list *list, size_t i)
-{
-	if (list == NULL || i >= list->n)
-		return NULL;
-	return &list->v[i].pub;
-}
-
-/* A new zeroed slot at the end of the list. */
-static certpin_err list_push(cp_reader *r, cp_obj **out)
-{
-	struct certpin_object_list *l = r->list;
-	if (l->n >= CP_MAX_OBJECTS)
-		return fail(r, CERTPIN_E_TOO_LARGE, "more than %u objects", CP_MAX_OBJECTS);
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 4;
-		if (ncap > CP_MAX_OBJECTS)
-			ncap = CP_MAX_OBJECTS;
-		cp_obj *nv = realloc(l->v, ncap * sizeof *nv);
-		if (nv == NULL)
-			return fail_nomem(r);
-		l->v = nv;
-		l->cap = ncap;
-	}
-	*out = &l->v[l->n++];
-	memset(*out, 0, sizeof **out);
-	return CERTPIN_OK;
-}
-
-/* Drops the last slot (used when filling it failed). */
-static void list_pop(struct certpin_object_list *l)
-{
-	if (l->n > 0)
-		obj_clear(&l->v[--l->n]);
-}
-
-/* Points each public view at its storage, once no realloc can move it. */
-static void list_finish(struct certpin_object_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		cp_obj *o = &l->v[i];
-		o->pub.subject = o->subject != NULL ? o->subject : "";
-		o->pub.key_type = o->key_type;
-		o->pub.der = o->der;
-	}
-}
 
 /* ---- object details ------------------------------------------------------ */
 
@@ -224,21 +103,21 @@ static certpin_err name_text(cp_reader *r, const X509_NAME *nm, char **out)
 	*out = NULL;
 	BIO *b = BIO_new(BIO_s_mem());
 	if (b == NULL)
-		return fail_nomem(r);
+		return cp_obj_fail_nomem(r);
 	certpin_err rc = CERTPIN_OK;
 	if (X509_NAME_print_ex(b, nm, 0, XN_FLAG_RFC2253) < 0) {
-		rc = fail(r, CERTPIN_E_KEY_FILE, "cannot print subject name");
+		rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "cannot print subject name");
 		goto out;
 	}
 	char *p = NULL;
 	long n = BIO_get_mem_data(b, &p);
 	if (n < 0 || (n > 0 && p == NULL)) {
-		rc = fail(r, CERTPIN_E_INTERNAL, "cannot print subject name");
+		rc = cp_obj_fail(r, CERTPIN_E_INTERNAL, "cannot print subject name");
 		goto out;
 	}
 	char *s = malloc((size_t)n + 1);
 	if (s == NULL) {
-		rc = fail_nomem(r);
+		rc = cp_obj_fail_nomem(r);
 		goto out;
 	}
 	if (n > 0)
@@ -260,11 +139,11 @@ static certpin_err spki_pin_of(cp_reader *r, const X509_PUBKEY *xpk, certpin_pin
 	unsigned char *der = NULL;
 	int n = xpk != NULL ? i2d_X509_PUBKEY(xpk, &der) : -1;
 	if (n <= 0)
-		return fail(r, CERTPIN_E_KEY_FILE, "cannot encode the public key");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "cannot encode the public key");
 	certpin_err rc = certpin_pin_spki_from_spki_der(der, (size_t)n, pin);
 	OPENSSL_free(der);
 	if (rc != CERTPIN_OK)
-		return fail(r, CERTPIN_E_KEY_FILE, "public key is not valid DER");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "public key is not valid DER");
 	return CERTPIN_OK;
 }
 
@@ -275,7 +154,7 @@ static certpin_err spki_pin_of(cp_reader *r, const X509_PUBKEY *xpk, certpin_pin
 static certpin_err add_key(cp_reader *r, certpin_object_kind kind, EVP_PKEY *pk)
 {
 	cp_obj *o = NULL;
-	certpin_err rc = list_push(r, &o);
+	certpin_err rc = cp_obj_list_push(r, &o);
 	if (rc != CERTPIN_OK) {
 		EVP_PKEY_free(pk);
 		return rc;
@@ -287,14 +166,14 @@ static certpin_err add_key(cp_reader *r, certpin_object_kind kind, EVP_PKEY *pk)
 	int n = i2d_PUBKEY(pk, &der);
 	EVP_PKEY_free(pk);
 	if (n <= 0) {
-		list_pop(r->list);
-		return fail(r, CERTPIN_E_KEY_FILE, "cannot encode the public key");
+		cp_obj_list_pop(r->list);
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "cannot encode the public key");
 	}
 	rc = certpin_pin_spki_from_spki_der(der, (size_t)n, &o->pub.spki_pin);
 	OPENSSL_free(der);
 	if (rc != CERTPIN_OK) {
-		list_pop(r->list);
-		return fail(r, CERTPIN_E_KEY_FILE, "public key is not valid DER");
+		cp_obj_list_pop(r->list);
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "public key is not valid DER");
 	}
 	return CERTPIN_OK;
 }
@@ -307,7 +186,7 @@ static certpin_err add_cert(cp_reader *r, X509 *x, const uint8_t *der, size_t le
 {
 	cp_obj *o = NULL;
 	unsigned char *enc = NULL;
-	certpin_err rc = list_push(r, &o);
+	certpin_err rc = cp_obj_list_push(r, &o);
 	if (rc != CERTPIN_OK)
 		goto out;
 	o->pub.kind = CERTPIN_OBJ_CERT;
@@ -315,19 +194,19 @@ static certpin_err add_cert(cp_reader *r, X509 *x, const uint8_t *der, size_t le
 	if (der == NULL) {
 		int n = i2d_X509(x, &enc);
 		if (n <= 0) {
-			rc = fail(r, CERTPIN_E_KEY_FILE, "cannot encode the certificate");
+			rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "cannot encode the certificate");
 			goto fail;
 		}
 		der = enc;
 		len = (size_t)n;
 	}
 	if (certpin_pin_cert_from_cert_der(der, len, &o->pub.cert_pin) != CERTPIN_OK) {
-		rc = fail(r, CERTPIN_E_KEY_FILE, "certificate is not valid DER");
+		rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "certificate is not valid DER");
 		goto fail;
 	}
 	o->der = malloc(len);
 	if (o->der == NULL) {
-		rc = fail_nomem(r);
+		rc = cp_obj_fail_nomem(r);
 		goto fail;
 	}
 	memcpy(o->der, der, len);
@@ -346,7 +225,7 @@ static certpin_err add_cert(cp_reader *r, X509 *x, const uint8_t *der, size_t le
 	    X509_verify(x, pk) == 1;
 	goto out;
 fail:
-	list_pop(r->list);
+	cp_obj_list_pop(r->list);
 out:
 	OPENSSL_free(enc);
 	X509_free(x);
@@ -357,7 +236,7 @@ out:
 static certpin_err add_csr(cp_reader *r, X509_REQ *req)
 {
 	cp_obj *o = NULL;
-	certpin_err rc = list_push(r, &o);
+	certpin_err rc = cp_obj_list_push(r, &o);
 	if (rc != CERTPIN_OK)
 		goto out;
 	o->pub.kind = CERTPIN_OBJ_CSR;
@@ -366,7 +245,7 @@ static certpin_err add_csr(cp_reader *r, X509_REQ *req)
 	if (rc == CERTPIN_OK)
 		rc = name_text(r, X509_REQ_get_subject_name(req), &o->subject);
 	if (rc != CERTPIN_OK) {
-		list_pop(r->list);
+		cp_obj_list_pop(r->list);
 		goto out;
 	}
 	key_type_text(X509_REQ_get0_pubkey(req), o->key_type, sizeof o->key_type);
@@ -408,19 +287,19 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 	const void *pval = NULL;
 	certpin_err rc = CERTPIN_OK;
 	if (alg == NULL)
-		return fail(r, CERTPIN_E_KEY_FILE, "missing encryption algorithm");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "missing encryption algorithm");
 	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
 	int nid = OBJ_obj2nid(obj);
 	if (EVP_PBE_find(EVP_PBE_TYPE_OUTER, nid, NULL, NULL, NULL) != 1)
-		return fail(r, CERTPIN_E_KEY_FILE, "unsupported key encryption algorithm");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "unsupported key encryption algorithm");
 	if (ptype != V_ASN1_SEQUENCE || pval == NULL)
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
 	if (nid != NID_pbes2) {
 		PBEPARAM *pbe = ASN1_item_unpack(pval, ASN1_ITEM_rptr(PBEPARAM));
 		if (pbe == NULL)
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
 		if (!int_in_range(pbe->iter, CP_MAX_KDF_ITER))
-			rc = fail(r, CERTPIN_E_TOO_LARGE, "PBE iteration count is not in 1..%d",
+			rc = cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "PBE iteration count is not in 1..%d",
 			          CP_MAX_KDF_ITER);
 		PBEPARAM_free(pbe);
 		return rc;
@@ -429,16 +308,16 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 	if (p2 == NULL || p2->keyfunc == NULL || p2->keyfunc->parameter == NULL ||
 	    p2->keyfunc->parameter->type != V_ASN1_SEQUENCE) {
 		PBE2PARAM_free(p2);
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed key encryption parameters");
 	}
 	const ASN1_STRING *kp = p2->keyfunc->parameter->value.sequence;
 	switch (OBJ_obj2nid(p2->keyfunc->algorithm)) {
 	case NID_id_pbkdf2: {
 		PBKDF2PARAM *kdf = ASN1_item_unpack(kp, ASN1_ITEM_rptr(PBKDF2PARAM));
 		if (kdf == NULL)
-			rc = fail(r, CERTPIN_E_KEY_FILE, "malformed PBKDF2 parameters");
+			rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PBKDF2 parameters");
 		else if (!int_in_range(kdf->iter, CP_MAX_KDF_ITER))
-			rc = fail(r, CERTPIN_E_TOO_LARGE, "PBKDF2 iteration count is not in 1..%d",
+			rc = cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "PBKDF2 iteration count is not in 1..%d",
 			          CP_MAX_KDF_ITER);
 		PBKDF2PARAM_free(kdf);
 		break;
@@ -446,11 +325,11 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 	case NID_id_scrypt: {
 		SCRYPT_PARAMS *sp = ASN1_item_unpack(kp, ASN1_ITEM_rptr(SCRYPT_PARAMS));
 		if (sp == NULL) {
-			rc = fail(r, CERTPIN_E_KEY_FILE, "malformed scrypt parameters");
+			rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed scrypt parameters");
 		} else if (!int_in_range(sp->costParameter, CP_MAX_SCRYPT_WORK) ||
 		           !int_in_range(sp->blockSize, CP_MAX_SCRYPT_WORK) ||
 		           !int_in_range(sp->parallelizationParameter, CP_MAX_SCRYPT_WORK)) {
-			rc = fail(r, CERTPIN_E_TOO_LARGE, "scrypt parameters over the limit");
+			rc = cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "scrypt parameters over the limit");
 		} else {
 			int64_t N = 0, rr = 0, p = 0;
 			ASN1_INTEGER_get_int64(&N, sp->costParameter);
@@ -459,14 +338,14 @@ static certpin_err kdf_cost_ok(cp_reader *r, const X509_ALGOR *alg)
 			/* N * r <= 2^44 fits; p is multiplied in only once N * r <= 2^22 */
 			if (N * rr > (int64_t)CP_MAX_SCRYPT_WORK ||
 			    N * rr * p > (int64_t)CP_MAX_SCRYPT_WORK)
-				rc = fail(r, CERTPIN_E_TOO_LARGE,
+				rc = cp_obj_fail(r, CERTPIN_E_TOO_LARGE,
 				          "scrypt parameters over the limit");
 		}
 		SCRYPT_PARAMS_free(sp);
 		break;
 	}
 	default:
-		rc = fail(r, CERTPIN_E_KEY_FILE, "unsupported key derivation function");
+		rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "unsupported key derivation function");
 		break;
 	}
 	PBE2PARAM_free(p2);
@@ -480,15 +359,15 @@ static certpin_err add_encrypted_pkcs8(cp_reader *r, const X509_SIG *sig)
 	X509_SIG_get0(sig, &alg, NULL);
 	CP_GUARD(kdf_cost_ok(r, alg));
 	if (r->password == NULL)
-		return fail(r, CERTPIN_E_PASSWORD, "encrypted private key needs a password");
+		return cp_obj_fail(r, CERTPIN_E_PASSWORD, "encrypted private key needs a password");
 	PKCS8_PRIV_KEY_INFO *p8 = PKCS8_decrypt(sig, r->password, -1);
 	if (p8 == NULL)
-		return fail(r, CERTPIN_E_PASSWORD,
+		return cp_obj_fail(r, CERTPIN_E_PASSWORD,
 		            "cannot decrypt the private key (wrong password?)");
 	EVP_PKEY *pk = EVP_PKCS82PKEY(p8);
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (pk == NULL)
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed private key");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed private key");
 	return add_key(r, CERTPIN_OBJ_PRIVKEY, pk);
 }
 
@@ -509,7 +388,7 @@ static certpin_err add_pkcs8(cp_reader *r, const PKCS8_PRIV_KEY_INFO *p8)
 {
 	EVP_PKEY *pk = EVP_PKCS82PKEY(p8);
 	if (pk == NULL)
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed or unsupported private key");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed or unsupported private key");
 	return add_key(r, CERTPIN_OBJ_PRIVKEY, pk);
 }
 
@@ -524,19 +403,19 @@ static certpin_err p12_bag(cp_reader *r, const PKCS12_SAFEBAG *bag, const char *
 	case NID_keyBag: {
 		const PKCS8_PRIV_KEY_INFO *p8 = PKCS12_SAFEBAG_get0_p8inf(bag);
 		if (p8 == NULL)
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 key bag");
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 key bag");
 		return add_pkcs8(r, p8);
 	}
 	case NID_pkcs8ShroudedKeyBag: {
 		const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
 		const X509_ALGOR *alg = NULL;
 		if (sig == NULL)
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 key bag");
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 key bag");
 		X509_SIG_get0(sig, &alg, NULL);
 		CP_GUARD(kdf_cost_ok(r, alg));
 		PKCS8_PRIV_KEY_INFO *p8 = PKCS12_decrypt_skey(bag, pass, -1);
 		if (p8 == NULL)
-			return fail(r, CERTPIN_E_PASSWORD,
+			return cp_obj_fail(r, CERTPIN_E_PASSWORD,
 			            "cannot decrypt the PKCS#12 private key (wrong password?)");
 		certpin_err rc = add_pkcs8(r, p8);
 		PKCS8_PRIV_KEY_INFO_free(p8);
@@ -547,15 +426,15 @@ static certpin_err p12_bag(cp_reader *r, const PKCS12_SAFEBAG *bag, const char *
 			return CERTPIN_OK; /* SDSI certificates: nothing to pin */
 		X509 *x = PKCS12_SAFEBAG_get1_cert(bag);
 		if (x == NULL)
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed certificate in PKCS#12");
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed certificate in PKCS#12");
 		return add_cert(r, x, NULL, 0);
 	}
 	case NID_safeContentsBag: {
 		const STACK_OF(PKCS12_SAFEBAG) *inner = PKCS12_SAFEBAG_get0_safes(bag);
 		if (depth >= CP_MAX_P12_DEPTH)
-			return fail(r, CERTPIN_E_TOO_LARGE, "PKCS#12 bags nested too deeply");
+			return cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "PKCS#12 bags nested too deeply");
 		if (inner == NULL)
-			return fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 bag");
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 bag");
 		return p12_bags(r, inner, pass, depth + 1);
 	}
 	default:
@@ -584,7 +463,7 @@ static certpin_err p12_password(cp_reader *r, PKCS12 *p12, const char **pass)
 	PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
 	/* an absent count means 1 */
 	if (iter != NULL && !int_in_range(iter, CP_MAX_KDF_ITER))
-		return fail(r, CERTPIN_E_TOO_LARGE, "PKCS#12 MAC iteration count is not in 1..%d",
+		return cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "PKCS#12 MAC iteration count is not in 1..%d",
 		            CP_MAX_KDF_ITER);
 	if (*pass != NULL && **pass != '\0') {
 		if (PKCS12_verify_mac(p12, *pass, -1) == 1)
@@ -597,8 +476,8 @@ static certpin_err p12_password(cp_reader *r, PKCS12 *p12, const char **pass)
 		return CERTPIN_OK;
 	}
 	if (r->password == NULL)
-		return fail(r, CERTPIN_E_PASSWORD, "PKCS#12 file needs a password");
-	return fail(r, CERTPIN_E_PASSWORD, "PKCS#12 MAC verification failed (wrong password?)");
+		return cp_obj_fail(r, CERTPIN_E_PASSWORD, "PKCS#12 file needs a password");
+	return cp_obj_fail(r, CERTPIN_E_PASSWORD, "PKCS#12 MAC verification failed (wrong password?)");
 }
 
 /* Adds the keys and certificates of a PKCS#12 file, in file order. */
@@ -608,7 +487,7 @@ static certpin_err add_pkcs12(cp_reader *r, PKCS12 *p12)
 	CP_GUARD(p12_password(r, p12, &pass));
 	STACK_OF(PKCS7) *asafes = PKCS12_unpack_authsafes(p12);
 	if (asafes == NULL)
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
 	size_t before = r->list->n;
 	certpin_err rc = CERTPIN_OK;
 	for (int i = 0; i < sk_PKCS7_num(asafes) && rc == CERTPIN_OK; i++) {
@@ -618,11 +497,11 @@ static certpin_err add_pkcs12(cp_reader *r, PKCS12 *p12)
 		case NID_pkcs7_data:
 			bags = PKCS12_unpack_p7data(p7);
 			if (bags == NULL)
-				rc = fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
+				rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
 			break;
 		case NID_pkcs7_encrypted:
 			if (p7->d.encrypted == NULL || p7->d.encrypted->enc_data == NULL) {
-				rc = fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
+				rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PKCS#12 contents");
 				break;
 			}
 			rc = kdf_cost_ok(r, p7->d.encrypted->enc_data->algorithm);
@@ -630,7 +509,7 @@ static certpin_err add_pkcs12(cp_reader *r, PKCS12 *p12)
 				break;
 			bags = PKCS12_unpack_p7encdata(p7, pass, -1);
 			if (bags == NULL)
-				rc = fail(r, CERTPIN_E_PASSWORD,
+				rc = cp_obj_fail(r, CERTPIN_E_PASSWORD,
 				          "cannot decrypt the PKCS#12 contents (wrong password?)");
 			break;
 		default:
@@ -642,7 +521,7 @@ static certpin_err add_pkcs12(cp_reader *r, PKCS12 *p12)
 	}
 	sk_PKCS7_pop_free(asafes, PKCS7_free);
 	if (rc == CERTPIN_OK && r->list->n == before)
-		rc = fail(r, CERTPIN_E_KEY_FILE, "PKCS#12 file holds no certificate or key");
+		rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "PKCS#12 file holds no certificate or key");
 	return rc;
 }
 
@@ -769,7 +648,7 @@ static certpin_err pem_block_body(cp_reader *r, cp_block_kind kind, const char *
 		if (pk == NULL || p != end) {
 			EVP_PKEY_free(pk);
 			if (decrypted)
-				return fail(r, CERTPIN_E_PASSWORD,
+				return cp_obj_fail(r, CERTPIN_E_PASSWORD,
 				            "cannot decrypt the private key (wrong password?)");
 			break;
 		}
@@ -786,9 +665,9 @@ static certpin_err pem_block_body(cp_reader *r, cp_block_kind kind, const char *
 	case BLK_SKIP:
 		return CERTPIN_OK;
 	default:
-		return fail(r, CERTPIN_E_INTERNAL, "unhandled PEM block '%s'", t);
+		return cp_obj_fail(r, CERTPIN_E_INTERNAL, "unhandled PEM block '%s'", t);
 	}
-	return fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
+	return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
 }
 
 /* One PEM block as PEM_read_bio_ex returned it (header and body are ours). */
@@ -803,7 +682,7 @@ static certpin_err pem_block(cp_reader *r, const char *type, char *header, unsig
 		if (strcmp(type, pem_types[i].name) == 0)
 			break;
 	if (i == sizeof pem_types / sizeof pem_types[0])
-		return fail(r, CERTPIN_E_KEY_FILE, "unsupported PEM block '%s'", t);
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "unsupported PEM block '%s'", t);
 	kind = pem_types[i].kind;
 	if (kind == BLK_SKIP)
 		return CERTPIN_OK;
@@ -813,25 +692,25 @@ static certpin_err pem_block(cp_reader *r, const char *type, char *header, unsig
 		/* RFC 1421 headers: OpenSSL only knows (and we only accept) encryption */
 		EVP_CIPHER_INFO ci;
 		if (!PEM_get_EVP_CIPHER_INFO(header, &ci))
-			return fail(r, CERTPIN_E_KEY_FILE,
+			return cp_obj_fail(r, CERTPIN_E_KEY_FILE,
 			            "malformed or unsupported PEM header in '%s'", t);
 		if (ci.cipher != NULL) {
 			if (kind != BLK_RSA_PRIVKEY && kind != BLK_EC_PRIVKEY &&
 			    kind != BLK_DSA_PRIVKEY)
-				return fail(r, CERTPIN_E_KEY_FILE,
+				return cp_obj_fail(r, CERTPIN_E_KEY_FILE,
 				            "encrypted PEM block '%s' is not supported", t);
 			if (r->password == NULL)
-				return fail(r, CERTPIN_E_PASSWORD,
+				return cp_obj_fail(r, CERTPIN_E_PASSWORD,
 				            "encrypted private key needs a password");
 			cp_pw pw = {r->password};
 			if (!PEM_do_header(&ci, body, &n, cp_password_cb, &pw))
-				return fail(r, CERTPIN_E_PASSWORD,
+				return cp_obj_fail(r, CERTPIN_E_PASSWORD,
 				            "cannot decrypt the private key (wrong password?)");
 			decrypted = 1;
 		}
 	}
 	if (n < 0)
-		return fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
+		return cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
 	return pem_block_body(r, kind, type, body, (size_t)n, decrypted);
 }
 
@@ -912,19 +791,19 @@ static certpin_err read_pem(cp_reader *r, const uint8_t *data, size_t len, size_
 	*blocks = 0;
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	if (bio == NULL)
-		return fail_nomem(r);
+		return cp_obj_fail_nomem(r);
 	cp_lines lc = {0, 1};
 	certpin_err rc = CERTPIN_OK;
 	for (;;) {
 		char *rest = NULL;
 		long remaining = BIO_get_mem_data(bio, &rest);
 		if (remaining < 0 || (size_t)remaining > len) {
-			rc = fail(r, CERTPIN_E_INTERNAL, "PEM reader lost its place");
+			rc = cp_obj_fail(r, CERTPIN_E_INTERNAL, "PEM reader lost its place");
 			break;
 		}
 		size_t from = len - (size_t)remaining;
 		if (*blocks >= CP_MAX_PEM_BLOCKS) {
-			rc = fail(r, CERTPIN_E_TOO_LARGE, "more than %u PEM blocks",
+			rc = cp_obj_fail(r, CERTPIN_E_TOO_LARGE, "more than %u PEM blocks",
 			          CP_MAX_PEM_BLOCKS);
 			break;
 		}
@@ -948,7 +827,7 @@ static certpin_err read_pem(cp_reader *r, const uint8_t *data, size_t len, size_
 			(*blocks)++;
 			char t[64];
 			begin_type(data, len, at, t, sizeof t);
-			rc = fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
+			rc = cp_obj_fail(r, CERTPIN_E_KEY_FILE, "malformed PEM block '%s'", t);
 			break;
 		}
 		(*blocks)++;
@@ -1036,101 +915,22 @@ static certpin_err read_der_try(cp_reader *r, const uint8_t *data, size_t len)
 		return rc;
 	}
 	PKCS12_free(p12);
-	return fail(r, CERTPIN_E_KEY_FILE,
+	return cp_obj_fail(r, CERTPIN_E_KEY_FILE,
 	            "not a PEM or DER certificate, public key, private key, CSR or PKCS#12");
 }
 
-/* ---- entry points --------------------------------------------------------- */
+/* ---- the backend's part of certpin_objects_from_mem -------------------------- */
 
-static int contains(const uint8_t *data, size_t len, const char *needle)
+certpin_err cp_objects_read(cp_reader *r, const uint8_t *data, size_t len)
 {
-	size_t k = strlen(needle);
-	for (size_t i = 0; i + k <= len; i++) {
-		const uint8_t *hit = memchr(data + i, needle[0], len - i - k + 1);
-		if (hit == NULL)
-			return 0;
-		i = (size_t)(hit - data);
-		if (memcmp(hit, needle, k) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-certpin_err certpin_objects_from_mem(const uint8_t *data, size_t len, const char *name,
-                                     const char *password, certpin_object_list **out,
-                                     certpin_error *err)
-{
-	if (out != NULL)
-		*out = NULL;
-	if (data == NULL || name == NULL || out == NULL)
-		return cp_err_set(err, CERTPIN_E_INVALID_ARG, "invalid argument");
-	cp_reader r = {name, password, NULL, err, 0};
-	if (len > CERTPIN_MAX_FILE_SIZE)
-		return fail(&r, CERTPIN_E_TOO_LARGE, "input is larger than %u bytes",
-		            CERTPIN_MAX_FILE_SIZE);
-	if (password != NULL && strlen(password) > CP_MAX_PASSWORD)
-		return fail(&r, CERTPIN_E_INVALID_ARG, "password is longer than %u bytes",
-		            CP_MAX_PASSWORD);
-	if (len == 0)
-		return fail(&r, CERTPIN_E_KEY_FILE, "empty input");
-
-	r.list = calloc(1, sizeof *r.list);
-	if (r.list == NULL)
-		return fail_nomem(&r);
-
 	/* keep the caller's OpenSSL error queue as it was */
 	ERR_set_mark();
 	certpin_err rc = CERTPIN_OK;
 	size_t blocks = 0;
-	if (contains(data, len, "-----BEGIN "))
-		rc = read_pem(&r, data, len, &blocks);
+	if (cp_obj_contains(data, len, "-----BEGIN "))
+		rc = read_pem(r, data, len, &blocks);
 	if (rc == CERTPIN_OK && blocks == 0)
-		rc = read_der_try(&r, data, len);
-	if (rc == CERTPIN_OK && r.list->n == 0)
-		rc = fail(&r, CERTPIN_E_KEY_FILE, "no certificate, key or CSR found");
+		rc = read_der_try(r, data, len);
 	ERR_pop_to_mark();
-
-	if (rc != CERTPIN_OK) {
-		certpin_object_list_free(r.list);
-		return rc;
-	}
-	list_finish(r.list);
-	*out = r.list;
-	return CERTPIN_OK;
-}
-
-certpin_err certpin_objects_from_file(const char *path, const char *password,
-                                      certpin_object_list **out, certpin_error *err)
-{
-	if (out != NULL)
-		*out = NULL;
-	if (path == NULL || out == NULL)
-		return cp_err_set(err, CERTPIN_E_INVALID_ARG, "invalid argument");
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return cp_err_set(err, CERTPIN_E_IO, "%s: %s", path, strerror(errno));
-	/* one read of up to the cap plus a byte tells "too large" apart */
-	uint8_t *buf = malloc(CERTPIN_MAX_FILE_SIZE + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return cp_err_set(err, CERTPIN_E_NOMEM, "%s: out of memory", path);
-	}
-	errno = 0;
-	size_t n = fread(buf, 1, CERTPIN_MAX_FILE_SIZE + 1, f);
-	int read_errno = errno;
-	int bad = ferror(f);
-	fclose(f);
-	certpin_err rc;
-	if (bad)
-		rc = cp_err_set(err, CERTPIN_E_IO, "%s: %s", path,
-		                strerror(read_errno != 0 ? read_errno : EIO));
-	else if (n > CERTPIN_MAX_FILE_SIZE)
-		rc = cp_err_set(err, CERTPIN_E_TOO_LARGE, "%s: file is larger than %u bytes", path,
-		                CERTPIN_MAX_FILE_SIZE);
-	else
-		rc = certpin_objects_from_mem(buf, n, path, password, out, err);
-	/* the file may have held a private key */
-	OPENSSL_cleanse(buf, n);
-	free(buf);
 	return rc;
 }

@@ -604,8 +604,8 @@ static certpin_err check_signature(const struct parts *pt, const certpin_keyset 
 		return cp_err_set(err, CERTPIN_E_SIGNATURE, "no trusted signer key has kid %s", kid);
 	if (cp_jkey_alg(k) != alg)
 		return cp_err_set(err, CERTPIN_E_SIGNATURE,
-		                  "the header says %s but key %s is an %s key", alg_name(alg), kid,
-		                  cp_jkey_alg(k) == CP_ALG_EDDSA ? "Ed25519" : "P-256");
+		                  "the header says %s but key %s is %s key", alg_name(alg), kid,
+		                  cp_jkey_alg(k) == CP_ALG_EDDSA ? "an Ed25519" : "a P-256");
 	uint8_t sig[64 + 3];
 	size_t sl = cp_b64url_decode(pt->s, pt->sl, sig, sizeof sig);
 	if (sl != 64)

@@ -283,6 +283,26 @@ static int url_host(CURL *easy, char *out, size_t n, int *is_ip)
 	return rc;
 }
 
+/* The port of the request's URL (the scheme's default when it has none), or 0. */
+static unsigned url_port(CURL *easy)
+{
+	char *url = NULL, *port = NULL;
+	unsigned n = 0;
+	if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL)
+		return 0;
+	CURLU *u = curl_url();
+	if (u != NULL && curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK && port != NULL) {
+		char *end = NULL;
+		unsigned long v = strtoul(port, &end, 10);
+		if (end != port && *end == '\0' && v > 0 && v < 65536)
+			n = (unsigned)v;
+	}
+	curl_free(port);
+	curl_url_cleanup(u);
+	return n;
+}
+
 static CURLcode sslctx_cb(CURL *easy, void *sslctx, void *userptr)
 {
 	(void)userptr;
@@ -318,6 +338,7 @@ static CURLcode sslctx_cb(CURL *easy, void *sslctx, void *userptr)
 	SSL_CTX_set_info_callback(sctx, info_cb);
 	if (certpin_openssl_attach(sctx, x->st->ctx) != CERTPIN_OK)
 		return CURLE_SSL_CONNECT_ERROR;
+	(void)cp_openssl_set_port_hint(sctx, url_port(easy)); /* for reports only */
 	return CURLE_OK;
 fail:
 	state_unref(st);
@@ -331,7 +352,7 @@ fail:
 static int prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primary_port,
                      int local_port)
 {
-	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+	(void)primary_ip, (void)local_ip, (void)local_port;
 	CURL *easy = clientp;
 	cp_curl *st = reg_get(easy);
 	if (st == NULL)
@@ -378,6 +399,9 @@ static int prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primar
 		e = certpin_openssl_verify(p, host, leaf, SSL_get_peer_cert_chain(ssl), store,
 		                           CERTPIN_TIME_NOW, &st->scratch);
 	if (e == CERTPIN_OK) {
+		if (p != NULL && cp_verdict_reportable(st->scratch))
+			cp_report_verdict(st->ctx, p, st->scratch,
+			                  primary_port > 0 ? (unsigned)primary_port : 0u);
 		record(st, st->scratch);
 		if (p != NULL && certpin_verdict_allowed(st->scratch)) {
 			conn_mark(ssl, id, gen);

@@ -24,6 +24,7 @@
  * and the host they passed the check under; ssl_session_dup() copies ex_data
  * through tag_dup into the sessions TLS 1.3 tickets create.
  */
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -32,6 +33,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "certpin/certpin_openssl.h"
 #include "internal.h"
@@ -39,6 +41,7 @@
 /* What an attached SSL_CTX holds. */
 typedef struct cp_attach {
 	certpin_ctx *ctx;
+	unsigned port_hint; /* reports: the port when the SSL has no socket (libcurl) */
 	void (*prev_info)(const SSL *ssl, int where, int ret);
 } cp_attach;
 
@@ -216,6 +219,24 @@ static int block(SSL *ssl, X509_STORE_CTX *x)
 	return 0;
 }
 
+/*
+ * The server's TCP port for a report: from the socket, else the hint the
+ * libcurl adapter left (its SSLs read through a BIO of libcurl's), else 0.
+ */
+static unsigned conn_port(const SSL *ssl, const cp_attach *a)
+{
+	int fd = SSL_get_fd(ssl);
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&sa, &len) != 0)
+		return a->port_hint;
+	if (sa.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&sa)->sin_port);
+	if (sa.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&sa)->sin6_port);
+	return 0;
+}
+
 static int cert_verify_cb(X509_STORE_CTX *x, void *arg)
 {
 	(void)arg;
@@ -250,6 +271,9 @@ static int cert_verify_cb(X509_STORE_CTX *x, void *arg)
 		rc = certpin_openssl_verify(
 		    p, host, X509_STORE_CTX_get0_cert(x), X509_STORE_CTX_get0_untrusted(x),
 		    X509_STORE_CTX_get0_store(x), CERTPIN_TIME_NOW, &cn->verdict);
+	/* A switch on the verdict code unless it is a violation to report. */
+	if (rc == CERTPIN_OK && cp_verdict_reportable(cn->verdict))
+		cp_report_verdict(a->ctx, p, cn->verdict, conn_port(ssl, a));
 	if (rc != CERTPIN_OK || p == NULL || !certpin_verdict_allowed(cn->verdict))
 		return block(ssl, x);
 	tag_session(ssl, a->ctx, gen, certpin_verdict_host(cn->verdict));
@@ -460,6 +484,15 @@ certpin_err certpin_openssl_attach(SSL_CTX *sctx, certpin_ctx *c)
 	}
 	SSL_CTX_set_info_callback(sctx, info_cb);
 	SSL_CTX_set_cert_verify_callback(sctx, cert_verify_cb, NULL);
+	return CERTPIN_OK;
+}
+
+certpin_err cp_openssl_set_port_hint(SSL_CTX *sctx, unsigned port)
+{
+	cp_attach *a = sctx != NULL && indices_ready() ? SSL_CTX_get_ex_data(sctx, idx_attach) : NULL;
+	if (a == NULL)
+		return CERTPIN_E_INVALID_ARG;
+	a->port_hint = port; /* before the SSL_CTX makes SSLs: no reader yet */
 	return CERTPIN_OK;
 }
 

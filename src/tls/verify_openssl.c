@@ -300,6 +300,42 @@ static certpin_err evaluate_chain(const certpin_policy *policy, const char *name
 	return rc;
 }
 
+/* Appends x's DER to the verdict's chain `which`; 0, or -1 when it cannot. */
+static int keep_cert(certpin_verdict *v, certpin_chain_kind which, X509 *x)
+{
+	unsigned char *der = NULL;
+	int n = x != NULL ? i2d_X509(x, &der) : -1;
+	int ok = n > 0 && cp_verdict_add_cert(v, which, der, (size_t)n) == CERTPIN_OK;
+	OPENSSL_free(der);
+	return ok ? 0 : -1;
+}
+
+/*
+ * For a reportable verdict only (a violation: rare, and never the allowed
+ * path of a pinned handshake): copies of the chain as the peer sent it (the
+ * leaf, then `untrusted`, which in a TLS handshake repeats the leaf first)
+ * and of the chain validation built (partial after a failure). A copy that
+ * fails makes the report's chain shorter, never the verdict different.
+ */
+static void keep_chains(certpin_verdict *v, X509 *leaf, STACK_OF(X509) *untrusted,
+                        STACK_OF(X509) *validated)
+{
+	if (keep_cert(v, CERTPIN_CHAIN_SERVED, leaf) == 0) {
+		int n = untrusted != NULL ? sk_X509_num(untrusted) : 0;
+		for (int i = 0; i < n; i++) {
+			X509 *x = sk_X509_value(untrusted, i);
+			if (i == 0 && (x == leaf || X509_cmp(x, leaf) == 0))
+				continue;
+			if (keep_cert(v, CERTPIN_CHAIN_SERVED, x) != 0)
+				break;
+		}
+	}
+	int n = validated != NULL ? sk_X509_num(validated) : 0;
+	for (int i = 0; i < n; i++)
+		if (keep_cert(v, CERTPIN_CHAIN_VALIDATED, sk_X509_value(validated, i)) != 0)
+			break;
+}
+
 certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *host, X509 *leaf,
                                    STACK_OF(X509) *untrusted, X509_STORE *trust, int64_t now,
                                    certpin_verdict **verdict)
@@ -423,6 +459,8 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 	rc = evaluate_chain(policy, name, chain, cn, rule != NULL && rule->has_cert_pins, now,
 	                    verdict);
 done:
+	if (ctx != NULL && cp_verdict_reportable(*verdict))
+		keep_chains(*verdict, leaf, untrusted, X509_STORE_CTX_get0_chain(ctx));
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(pool);
 	X509_STORE_free(own);

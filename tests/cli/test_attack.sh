@@ -38,6 +38,7 @@ ALL=$ALL,fake-intermediate,legit-key-rogue-ca,sha1,rsa-1024,cn-only,wildcard-tld
 expect_exit 0 "certpin check pins: every attack but mitmproxy rejected" -- \
 	"${A[@]}" --only "$ALL" --json pass.json --client "$CHECK"
 expect_grep "$T/out" "14 passed, 0 failed" "summary: 14 passed"
+
 expect_grep pass.json '"inconclusive": false' "JSON: conclusive"
 expect_grep pass.json '"name": "control", "description": "the legitimate chain' "JSON: control object"
 # each scenario is what it says: the client's own reason is in the detail
@@ -64,6 +65,21 @@ cn-only|Host name mismatch for api.test: webpki.san-present: the leaf has no sub
 wildcard-tld|hostname mismatch \(certificate at depth 0: /CN=\*\.test\)
 tls-legacy|legacy sigalg disallowed or unsupported
 EOF2
+
+# ---- --report-to: certpin's own verdict on each scenario's chain ------------
+expect_exit 0 "--report-to" -- "${A[@]}" --only rogue-ca,expired,sha1,tls-legacy --report-to reps.json --client "$CHECK"
+if python3 - <<'EOPY'
+import json
+d = json.load(open("reps.json"))
+assert isinstance(d, list) and len(d) == 3, d  # control and tls-legacy (the real chain) are pinned
+v = sorted(r["certpin-verdict"] for r in d)
+assert v == ["CHAIN_INVALID", "CHAIN_INVALID", "PIN_MISMATCH"], v
+for r in d:
+    assert r["hostname"] == "api.test" and r["app-id"] == "certpin attack", r
+    assert r["port"] > 0 and r["served-certificate-chain"], r
+    assert r["validation-result"] == (1 if r["certpin-verdict"] == "PIN_MISMATCH" else 2), r
+EOPY
+then ok "--report-to: one report per rejected chain"; else not_ok "--report-to"; cat reps.json; fi
 
 echo '{"certpin": 1, "domains": []}' >none.json
 PERMISSIVE="$CERTPIN check --http --policy $T/none.json --cafile {cafile} --connect {addr}:{port} {host}:{port}"

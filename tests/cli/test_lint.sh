@@ -61,6 +61,23 @@ expect_exit 0 "--json" -- "${L[@]}" --json warn.json
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=sorted(f["kind"] for f in d["findings"]); assert d["warnings"]==2 and k==["few-pins","no-expiry"], d; assert all(f["line"]>0 for f in d["findings"])' out; then
 	ok "--json findings"
 else not_ok "--json findings"; cat out; fi
+# ---- report-only rules are listed ---------------------------------------------
+if grep -qF "report-only:" "$T/out"; then not_ok "warn.json has no report-only rule"; else ok "no report-only line without one"; fi
+cat >report.json <<EOP
+{"certpin": 1, "domains": [
+  {"host": "api.test", "pins": ["$LEAF_PIN", "$BACKUP_PIN"], "expires": "2099-01-01", "mode": "report",
+   "report_uris": ["https://reports.test/pins"]},
+  {"host": "b.test", "pins": ["$LEAF_PIN", "$BACKUP_PIN"], "expires": "2099-01-01", "mode": "report"},
+  {"host": "c.test", "pins": ["$LEAF_PIN", "$BACKUP_PIN"], "expires": "2099-01-01"}]}
+EOP
+expect_exit 0 "report-only rules: exit 0" -- "${L[@]}" report.json
+expect_grep out 'report-only: api.test ($.domains[0]): a pin mismatch is allowed and reported to 1 URI' "report-only rule with a URI"
+expect_grep out 'report-only: b.test ($.domains[1]): a pin mismatch is allowed and reported (no report_uris' "report-only rule without URIs"
+if grep -qF "c.test" out; then not_ok "an enforced rule listed as report-only"; else ok "enforced rule not listed"; fi
+expect_exit 0 "report-only rules: --json" -- "${L[@]}" --json report.json
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["report_only"]==[{"rule":"api.test","path":"$.domains[0]","report_uris":1},{"rule":"b.test","path":"$.domains[1]","report_uris":0}], d' out; then
+	ok "--json report_only"
+else not_ok "--json report_only"; cat out; fi
 expect_exit 64 "no policy: usage" -- "${L[@]}"
 expect_exit 0 "--help" -- "${L[@]}" --help
 finish

@@ -45,6 +45,36 @@ if grep -q "HTTP/1.1" out; then not_ok "a blocked check sent a request"; else ok
 expect_exit 0 "--json" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy leaf.json --json api.test
 if python3 -c 'import json,sys; d=json.load(open("out")); assert d["verdict"]=="PINNED" and d["chain"][0]["pin"]==sys.argv[1] and len(d["chain"])==3' "$LEAF_PIN"; then ok "--json verdict and validated chain"; else not_ok "--json"; cat out; fi
 
+# ---- --report-to: the report an application would send, written instead ----
+policy report-uri.json api.test "\"$BACKUP_PIN\"" '"mode": "report", "expires": "2099-06-01", "report_uris": ["https://127.0.0.1:9/pins"]'
+expect_exit 0 "report-only mismatch with --report-to: allowed" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy report-uri.json --report-to rep.json api.test
+check_report() { # FILE VERDICT ENFORCE TRUSTKIT
+	python3 - "$@" "$REAL_PORT" "$BACKUP_PIN" <<'EOPY'
+import json, sys
+f, verdict, enforce, tk, port, pin = sys.argv[1:]
+d = json.load(open(f))
+assert isinstance(d, dict), d
+assert d["hostname"] == "api.test" and d["noted-hostname"] == "api.test", d
+assert d["port"] == int(port), d["port"]
+assert d["certpin-verdict"] == verdict and d["validation-result"] == int(tk), d
+assert d["enforce-pinning"] is (enforce == "true") and d["include-subdomains"] is False, d
+assert d["known-pins"] == ['pin-sha256="%s"' % pin[7:]], d["known-pins"]
+assert len(d["served-certificate-chain"]) >= 2 and len(d["validated-certificate-chain"]) == 3, d
+assert all(p.startswith("-----BEGIN CERTIFICATE-----\n") for p in d["validated-certificate-chain"])
+assert d["app-id"] == "certpin check" and d["certpin-version"] == d["app-version"], d
+assert d["date-time"].endswith("Z") and len(d["date-time"]) == 20, d["date-time"]
+EOPY
+}
+if check_report rep.json REPORT_ONLY_MISMATCH false 1; then ok "report-only report, field by field"; else not_ok "report-only report"; cat rep.json; fi
+expect_exit 1 "blocked with --report-to" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy backup.json --report-to blk.json api.test
+policy backup-exp.json api.test "\"$BACKUP_PIN\"" '"expires": "2099-06-01"'
+expect_exit 1 "blocked with --report-to (expiry set)" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy backup-exp.json --report-to blk.json api.test
+if check_report blk.json PIN_MISMATCH true 1 && python3 -c 'import json; d=json.load(open("blk.json")); assert d["effective-expiration-date"]=="2099-06-02T00:00:00Z" and d["known-pins-expiration-date"]=="2099-06-01"'; then ok "blocked report, field by field"; else not_ok "blocked report"; cat blk.json; fi
+expect_exit 0 "pinned with --report-to: nothing to report" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy leaf.json --report-to none.rep api.test
+if [ "$(cat none.rep)" = "[]" ]; then ok "no report: []"; else not_ok "pinned handshake wrote a report"; cat none.rep; fi
+expect_exit 4 "--report-to an unwritable path" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy backup.json --report-to "$T/no/such/dir/r.json" api.test
+expect_grep err "certpin: check: cannot write $T/no/such/dir/r.json" "unwritable --report-to: message"
+
 # ---- policy outcomes ---------------------------------------------------------
 expect_exit 0 "expired pin set, on_expiry unpinned: allowed" -- "${CHECK[@]}" "${N[@]}" --cafile "$P/root.pem" --policy exp-unpinned.json api.test
 expect_grep out "EXPIRED_UNPINNED" "expired-unpinned verdict"

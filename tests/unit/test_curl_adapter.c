@@ -1,6 +1,6 @@
 /*
  * The libcurl adapter against real TLS servers on 127.0.0.1: `openssl
- * s_server -www` with a kernel-chosen port, under `timeout 60`, stopped by
+ * s_server -www` with a kernel-chosen port, under `timeout 120`, stopped by
  * PID in each test's teardown, and for connection reuse a small in-process
  * HTTP/1.1 keep-alive server (s_server closes every connection). The name is
  * api.test everywhere (CURLOPT_CONNECT_TO / CURLOPT_RESOLVE to 127.0.0.1),

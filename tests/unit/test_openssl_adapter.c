@@ -1,6 +1,6 @@
 /*
  * The OpenSSL adapter against a real TLS server: `openssl s_server` on
- * 127.0.0.1 with a kernel-chosen port, under `timeout 60`, stopped by PID in
+ * 127.0.0.1 with a kernel-chosen port, under `timeout 120`, stopped by PID in
  * each test's teardown. A throwaway PKI is made per run: root ->
  * intermediate -> leaf for api.test (and IP 127.0.0.1), a backup key with no
  * certificate, and a rogue CA with a rogue leaf for the same name.

@@ -237,11 +237,11 @@ void tu_write_pem(const char *name, X509 *const *certs, size_t n, EVP_PKEY *key)
 	fclose(f);
 }
 
-int tu_s_server_start(char *const *args, pid_t *pidp)
+int tu_listener_start(char *const *cmd, pid_t *pidp)
 {
 	char out[600];
 	static unsigned serial;
-	snprintf(out, sizeof out, "%s/s_server.%d.%u.out", tu_tmpdir(), (int)getpid(), serial++);
+	snprintf(out, sizeof out, "%s/listener.%d.%u.out", tu_tmpdir(), (int)getpid(), serial++);
 	unlink(out);
 	pid_t pid = fork();
 	if (pid < 0)
@@ -254,27 +254,23 @@ int tu_s_server_start(char *const *args, pid_t *pidp)
 		dup2(nul, 0);
 		dup2(fd, 1);
 		dup2(nul, 2);
-		char *argv[32];
+		char *argv[40];
 		int i = 0;
 		argv[i++] = (char *)(uintptr_t) "timeout";
-		argv[i++] = (char *)(uintptr_t) "60";
-		argv[i++] = (char *)(uintptr_t) "openssl";
-		argv[i++] = (char *)(uintptr_t) "s_server";
-		argv[i++] = (char *)(uintptr_t) "-accept";
-		argv[i++] = (char *)(uintptr_t) "127.0.0.1:0";
-		for (int k = 0; args[k] != NULL && i < 31; k++)
-			argv[i++] = args[k];
+		argv[i++] = (char *)(uintptr_t) "120";
+		for (int k = 0; cmd[k] != NULL && i < 39; k++)
+			argv[i++] = cmd[k];
 		argv[i] = NULL;
 		execvp("timeout", argv);
 		_exit(127);
 	}
 	*pidp = pid;
-	/* s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (not with -quiet). */
+	/* The server prints "ACCEPT 127.0.0.1:PORT" once it listens. */
 	for (int tries = 0; tries < 200; tries++) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			*pidp = 0;
-			die("s_server exited before listening");
+			die("the server exited before listening");
 		}
 		FILE *f = fopen(out, "r");
 		char line[256];
@@ -291,8 +287,22 @@ int tu_s_server_start(char *const *args, pid_t *pidp)
 		usleep(50000);
 	}
 	tu_s_server_stop(pidp);
-	die("s_server did not listen within 10 s");
+	die("the server did not listen within 10 s");
 	return 0;
+}
+
+int tu_s_server_start(char *const *args, pid_t *pidp)
+{
+	char *cmd[32];
+	int i = 0;
+	cmd[i++] = (char *)(uintptr_t) "openssl";
+	cmd[i++] = (char *)(uintptr_t) "s_server";
+	cmd[i++] = (char *)(uintptr_t) "-accept";
+	cmd[i++] = (char *)(uintptr_t) "127.0.0.1:0";
+	for (int k = 0; args[k] != NULL && i < 31; k++)
+		cmd[i++] = args[k];
+	cmd[i] = NULL;
+	return tu_listener_start(cmd, pidp);
 }
 
 int tu_s_server_www(const char *cert, const char *key, const char *chain, pid_t *pid)

@@ -43,7 +43,15 @@ const char *tu_path(const char *name);
 void tu_write_pem(const char *name, X509 *const *certs, size_t n, EVP_PKEY *key);
 
 /*
- * Starts `timeout 60 openssl s_server -accept 127.0.0.1:0 ARGS...` (args is
+ * Starts `timeout 120 CMD...` (cmd is NULL-terminated), a server that prints
+ * "ACCEPT 127.0.0.1:PORT" once it listens on a kernel-chosen loopback port,
+ * and returns that port; *pid is the `timeout` process (tu_s_server_stop
+ * stops it). Aborts when it exits or does not listen within 10 s.
+ */
+int tu_listener_start(char *const *cmd, pid_t *pid);
+
+/*
+ * Starts `timeout 120 openssl s_server -accept 127.0.0.1:0 ARGS...` (args is
  * NULL-terminated), waits for its "ACCEPT 127.0.0.1:PORT" line and returns
  * the port the kernel chose; *pid is the `timeout` process. Aborts when the
  * server exits or does not listen within 10 s. Loopback only.
