@@ -16,13 +16,13 @@
  * extendedKeyUsage (mitmproxy's CA has serverAuth).
  */
 #include <arpa/inet.h>
-#include <libpsl.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "internal.h"
 #include "webpki.h"
 
 /* Rule names: stable, shown in verdict reasons and listed in docs/webpki.md. */
@@ -62,35 +62,6 @@ static int ext_crit(const X509 *x, int nid)
 	if (X509_get_ext_by_NID(x, nid, i) >= 0)
 		return 2;
 	return X509_EXTENSION_get_critical(X509_get_ext(x, i)) ? 1 : 0;
-}
-
-/*
- * A DNS name in preferred name syntax (RFC 1034 3.5 as RFC 5280 4.2.1.6
- * requires): LDH labels of 1..63 octets, no hyphen at either end, at most
- * 253 octets. With allow_wildcard, the leftmost label may be exactly "*".
- */
-static int dns_syntax_ok(const unsigned char *s, size_t len, int allow_wildcard)
-{
-	if (len == 0 || len > 253)
-		return 0;
-	size_t i = 0;
-	if (allow_wildcard && len > 2 && s[0] == '*' && s[1] == '.')
-		i = 2;
-	size_t label = 0;
-	for (; i <= len; i++) {
-		if (i == len || s[i] == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		unsigned char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return 0;
-		label++;
-	}
-	return 1;
 }
 
 /* 1 when name (no wildcard) equals base or lies below it; ASCII case-insensitive. */
@@ -275,15 +246,7 @@ static const char *psl_problem(const GENERAL_NAMES *san, const char *host, char 
 		    strncasecmp(p, host, len) == 0)
 			return NULL;
 	}
-	const char *parent = strchr(host, '.');
-	if (parent == NULL || parent[1] == '\0')
-		return NULL;
-	/*
-	 * The compiled-in list: no file I/O or allocation per check. Without
-	 * it no wildcard match can be vouched for: fail closed.
-	 */
-	const psl_ctx_t *psl = psl_builtin();
-	if (psl == NULL || psl_is_public_suffix2(psl, parent + 1, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE))
+	if (cp_webpki_wildcard_over_public_suffix(host))
 		return fail(R_PSL, why, n, "the host matched a wildcard over a public suffix", 0);
 	return NULL;
 }
@@ -317,7 +280,7 @@ static const char *san_problem(X509 *leaf, const char *host, int is_ip, char *wh
 			continue;
 		names++;
 		if (!ia5_view(g->d.dNSName, &p, &len) ||
-		    !dns_syntax_ok((const unsigned char *)p, len, 1)) {
+		    !cp_webpki_dns_syntax_ok((const unsigned char *)p, len, 1)) {
 			r = fail(R_SAN_SYNTAX, why, n, "a dNSName is not a valid host name", 0);
 			break;
 		}
@@ -396,7 +359,7 @@ static const char *nc_problem(X509 *ca, int depth, const GENERAL_NAMES *leaf_san
 			if (b->type != GEN_DNS)
 				continue;
 			if (!ia5_view(b->d.dNSName, &e, &elen) ||
-			    (elen > 0 && !dns_syntax_ok((const unsigned char *)e, elen, 0))) {
+			    (elen > 0 && !cp_webpki_dns_syntax_ok((const unsigned char *)e, elen, 0))) {
 				r = fail(R_NC, why, n, "a dNSName constraint is not a host name", depth);
 				break;
 			}
