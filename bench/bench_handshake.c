@@ -166,6 +166,7 @@ typedef struct hs_pki {
 	char curl_pin[80]; /* "sha256//..." of the leaf's SPKI */
 	char backup_pin[CERTPIN_PIN_STRLEN];
 	certpin_policy *policy;
+	certpin_policy *policy_openssl; /* the same rule under "validation": "openssl" */
 } hs_pki;
 
 static void pki_make(hs_pki *k, int rsa)
@@ -226,11 +227,20 @@ static void pki_make(hs_pki *k, int rsa)
 		fprintf(stderr, "bench handshake: policy: %s\n", err.message);
 		exit(1);
 	}
+	/* A/B of the webpki rules: the same pins without them */
+	b = certpin_builder_new(NULL);
+	spec.validation = CERTPIN_VALIDATION_OPENSSL;
+	if (b == NULL || certpin_builder_add_rule(b, &spec, &err) != CERTPIN_OK ||
+	    certpin_builder_finish(b, 0, &k->policy_openssl, NULL, &err) != CERTPIN_OK) {
+		fprintf(stderr, "bench handshake: policy: %s\n", err.message);
+		exit(1);
+	}
 }
 
 static void pki_free(hs_pki *k)
 {
 	certpin_policy_free(k->policy);
+	certpin_policy_free(k->policy_openssl);
 	unlink(k->cafile);
 	rmdir(k->tmpdir);
 	X509_free(k->root);
@@ -937,6 +947,15 @@ __attribute__((noinline)) static int cg_hs_certpin_loop(hs_clients *cl)
 	return 1;
 }
 
+/* certpin with "validation": "openssl": the difference to the loop above is the webpki profile */
+__attribute__((noinline)) static int cg_hs_certpin_openssl_loop(SSL_CTX *c, int port)
+{
+	for (int i = 0; i < CG_HANDSHAKES; i++)
+		if (!openssl_once(c, port, 1))
+			return 0;
+	return 1;
+}
+
 int bench_handshakes_callgrind(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -948,24 +967,34 @@ int bench_handshakes_callgrind(void)
 		if (pc == NULL)
 			die("certpin_ctx_new");
 		hs_server srv;
-		server_start(&srv, &k, 2L * (CG_HANDSHAKES + 4) + 4, HS_SERVER_SECONDS);
+		certpin_ctx *pco = certpin_ctx_new(k.policy_openssl);
+		if (pco == NULL)
+			die("certpin_ctx_new");
+		server_start(&srv, &k, 3L * (CG_HANDSHAKES + 4) + 4, HS_SERVER_SECONDS);
 		hs_clients cl;
 		memset(&cl, 0, sizeof cl);
 		cl.port = srv.port;
 		cl.plain = client_ctx(&k, NULL);
 		cl.pinned = client_ctx(&k, pc);
+		SSL_CTX *pinned_openssl = client_ctx(&k, pco);
 		/* warm-up outside the measured loops (lazy initialisation) */
 		for (int i = 0; i < 4 && !failed; i++)
 			failed = !openssl_once(cl.plain, cl.port, 0) ||
-			         !openssl_once(cl.pinned, cl.port, 1);
+			         !openssl_once(cl.pinned, cl.port, 1) ||
+			         !openssl_once(pinned_openssl, cl.port, 1);
 		if (!failed)
 			failed = !cg_hs_openssl_loop(&cl);
 		if (!failed)
 			failed = !cg_hs_certpin_loop(&cl);
-		printf("%s: %s %d handshakes each of openssl and certpin for callgrind\n",
+		if (!failed)
+			failed = !cg_hs_certpin_openssl_loop(pinned_openssl, cl.port);
+		printf("%s: %s %d handshakes each of openssl, certpin and certpin with validation "
+		       "openssl for callgrind\n",
 		       rsa ? "RSA-2048" : "P-256", failed ? "FAILED in" : "ran", CG_HANDSHAKES);
 		SSL_CTX_free(cl.plain);
 		SSL_CTX_free(cl.pinned);
+		SSL_CTX_free(pinned_openssl);
+		certpin_ctx_free(pco);
 		server_stop(&srv);
 		certpin_ctx_free(pc);
 		pki_free(&k);

@@ -3,6 +3,7 @@
  * on the validated chain. Answers "will the apps I shipped accept this
  * certificate?" before it is deployed.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -18,7 +19,7 @@ static void eval_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: certpin eval --policy POLICY --chain CHAIN.pem [--cafile CA.pem] [--at TIME]\n"
-	        "                    [--json] HOST\n"
+	        "                    [--max-depth N] [--json] HOST\n"
 	        "\n"
 	        "Validates CHAIN (leaf first; further certificates are untrusted intermediates)\n"
 	        "for HOST at TIME with OpenSSL, then evaluates POLICY on the validated chain.\n"
@@ -28,6 +29,8 @@ static void eval_usage(FILE *f)
 	        "  --cafile FILE  trust anchors (replaces the system trust store)\n"
 	        "  --at TIME      RFC 3339 time or YYYY-MM-DD (midnight UTC); default: now.\n"
 	        "                 Sets the clock for certificate validity and pin-set expiry.\n"
+	        "  --max-depth N  at most N intermediates between leaf and trust anchor\n"
+	        "                 (default and cap: 14, certpin's bound)\n"
 	        "  --json         print the verdict as JSON on stdout\n"
 	        "\n"
 	        "exit: 0 allowed, 1 blocked by pinning, 2 certificate validation failed,\n"
@@ -40,10 +43,12 @@ int cmd_eval(int argc, char **argv)
 		{"policy", required_argument, NULL, 'p'}, {"chain", required_argument, NULL, 'c'},
 		{"cafile", required_argument, NULL, 'C'}, {"at", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+		{"max-depth", required_argument, NULL, 'd'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *policy_path = NULL, *chain_path = NULL, *cafile = NULL, *at = NULL;
 	int json = 0, c;
+	long max_depth = -1;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -63,6 +68,18 @@ int cmd_eval(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'd': {
+			char *end = NULL;
+			errno = 0;
+			max_depth = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || max_depth < 0) {
+				cli_error("eval: --max-depth '%s': not a number >= 0", optarg);
+				return EXIT_USAGE;
+			}
+			if (max_depth > (long)CERTPIN_MAX_CHAIN - 2)
+				max_depth = (long)CERTPIN_MAX_CHAIN - 2; /* certpin's own bound */
+			break;
+		}
 		case 'h':
 			eval_usage(stdout);
 			return 0;
@@ -108,6 +125,8 @@ int cmd_eval(int argc, char **argv)
 		cli_error("cannot load the system trust store");
 		goto out;
 	}
+	if (max_depth >= 0)
+		X509_STORE_set_depth(store, (int)max_depth); /* certpin only ever lowers it */
 	if (certpin_openssl_verify(policy, host, leaf, rest, store, now, &v) != CERTPIN_OK &&
 	    v == NULL) {
 		cli_error("out of memory");

@@ -19,19 +19,19 @@ target_include_directories(certpin_objs PUBLIC
   PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_compile_definitions(certpin_objs PRIVATE CERTPIN_BUILDING CERTPIN_CRYPTO_MBEDTLS)
 target_compile_options(certpin_objs PRIVATE -fvisibility=hidden)
-target_link_libraries(certpin_objs PUBLIC ${CERTPIN_MBEDTLS_LIBS} PkgConfig::JANSSON
+target_link_libraries(certpin_objs PUBLIC ${CERTPIN_MBEDTLS_LIBS} PkgConfig::JANSSON PkgConfig::LIBPSL
                       Threads::Threads)
 certpin_warnings(certpin_objs)
 
 add_library(certpin SHARED $<TARGET_OBJECTS:certpin_objs>)
 target_link_libraries(certpin PUBLIC ${CERTPIN_MBEDTLS_LIBS}
-                      PRIVATE PkgConfig::JANSSON Threads::Threads)
+                      PRIVATE PkgConfig::JANSSON PkgConfig::LIBPSL Threads::Threads)
 target_include_directories(certpin PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>)
 set_target_properties(certpin PROPERTIES VERSION ${PROJECT_VERSION}
                       SOVERSION ${PROJECT_VERSION_MAJOR})
 add_library(certpin_static STATIC $<TARGET_OBJECTS:certpin_objs>)
 set_target_properties(certpin_static PROPERTIES OUTPUT_NAME certpin)
-target_link_libraries(certpin_static PUBLIC ${CERTPIN_MBEDTLS_LIBS} PkgConfig::JANSSON
+target_link_libraries(certpin_static PUBLIC ${CERTPIN_MBEDTLS_LIBS} PkgConfig::JANSSON PkgConfig::LIBPSL
                       Threads::Threads)
 target_include_directories(certpin_static PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>)
 target_compile_definitions(certpin_static INTERFACE CERTPIN_STATIC)

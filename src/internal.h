@@ -400,4 +400,20 @@ certpin_err cp_openssl_set_port_hint(SSL_CTX *sctx, unsigned port);
 /* Tests: the reporter's clock (seconds) for dedup windows and "date-time". */
 void cp_reporter_set_clock(certpin_reporter *r, int64_t (*now)(void));
 
+/* ---- webpki profile, backend-neutral parts (src/tls/webpki_names.c) ---- */
+
+/*
+ * A DNS name in preferred name syntax (RFC 1034 3.5 as RFC 5280 4.2.1.6
+ * requires): LDH labels of 1..63 octets, no hyphen at either end, at most
+ * 253 octets. With allow_wildcard, the leftmost label may be exactly "*".
+ */
+int cp_webpki_dns_syntax_ok(const unsigned char *s, size_t len, int allow_wildcard);
+/*
+ * webpki.public-suffix-wildcard, for a host that is not itself a dNSName of
+ * the leaf (so it matched through "*.<parent of host>"): 1 when that parent
+ * is a public suffix (libpsl's compiled-in list, ICANN and private
+ * sections), or no list is available (fail closed); 0 otherwise.
+ */
+int cp_webpki_wildcard_over_public_suffix(const char *host);
+
 #endif /* CERTPIN_INTERNAL_H */

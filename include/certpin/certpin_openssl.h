@@ -31,7 +31,13 @@ extern "C" {
  * `"trust_anchors": "pinned"`, in which case only that rule's pinned CA
  * certificates are anchors. Host names are checked with
  * X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS (and, for the "webpki" profile, never
- * against the subject CN); IP literals match IP SANs only.
+ * against the subject CN); IP literals match IP SANs only. Under "webpki"
+ * the chain OpenSSL built must also pass the named rules of docs/webpki.md;
+ * a failed rule's name ("webpki.eku-server-auth", ...) starts the verdict
+ * reason. Path building considers at most 32 untrusted certificates, retries
+ * at most 4 times without an intermediate where a path dead-ended, and keeps
+ * a lower depth limit set on `trust` (X509_STORE_set_depth); it never allows
+ * more than 14 intermediates.
  *
  * @param untrusted intermediates offered by the peer, or NULL (borrowed)
  * @param now       CERTPIN_TIME_NOW or the time for validity and expiry

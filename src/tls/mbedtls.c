@@ -29,11 +29,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include <mbedtls/bignum.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/rsa.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509.h>
 #if MBEDTLS_VERSION_MAJOR < 3 && defined(MBEDTLS_SSL_SERVER_NAME_INDICATION)
@@ -79,6 +83,7 @@ struct certpin_mbedtls_conn {
 	int prev_depth, top, overflow;
 	uint32_t flags_any;
 	cp_chain_slices chain[CERTPIN_MAX_CHAIN];
+	const mbedtls_x509_crt *crts[CERTPIN_MAX_CHAIN]; /* valid during the verification */
 	char reason[512];
 };
 
@@ -241,6 +246,422 @@ static int san_names_host(const mbedtls_x509_crt *leaf, const char *host, int is
 	return 0;
 }
 
+/* ---- web-PKI chain rules (docs/webpki.md) ------------------------------------- */
+
+/*
+ * The rules of src/tls/webpki_openssl.c on mbedTLS's parsed certificates,
+ * with the same names, run after mbedTLS validated the chain. mbedTLS 2.28
+ * parses only some extensions (basicConstraints, keyUsage, EKU, SAN) and
+ * skips unknown non-critical ones (an unknown critical one fails the
+ * parse), so criticality, SKI, AKI, policyConstraints, AIA and
+ * nameConstraints are read from the raw extensions (v3_ext) with the
+ * bounded DER reader. Nothing is allocated.
+ */
+#define R_V3 "webpki.v3"
+#define R_LEAF_KU "webpki.leaf-key-usage"
+#define R_EKU "webpki.eku-server-auth"
+#define R_SAN_CRIT "webpki.san-criticality"
+#define R_SAN_SYNTAX "webpki.san-dns-syntax"
+#define R_CN "webpki.cn-in-san"
+#define R_PSL "webpki.public-suffix-wildcard"
+#define R_KEY "webpki.key-type"
+#define R_SERIAL "webpki.serial-number"
+#define R_CA_BC "webpki.ca-basic-constraints"
+#define R_SKI "webpki.ca-ski"
+#define R_AKI "webpki.aki-key-id"
+#define R_NC "webpki.name-constraints"
+#define R_PC "webpki.policy-constraints-critical"
+#define R_AIA "webpki.aia-syntax"
+
+#define OID_AIA MBEDTLS_OID_PKIX "\x01\x01"
+
+static int rule_fail(certpin_mbedtls_conn *c, const char *rule, const char *msg, int depth)
+{
+	snprintf(c->reason, sizeof c->reason, "%s: %s (certificate at depth %d)", rule, msg, depth);
+	return 1;
+}
+
+typedef struct ext_info {
+	int count; /* occurrences */
+	int crit;
+	const uint8_t *val; /* extnValue's contents (the OCTET STRING's) */
+	size_t vlen;
+} ext_info;
+
+/* The extension oid of x (DER OID contents) from the raw extensions. */
+static ext_info ext_find(const mbedtls_x509_crt *x, const char *oid, size_t oidlen)
+{
+	ext_info e = {0, 0, NULL, 0};
+	const uint8_t *p = x->v3_ext.p;
+	size_t n = x->v3_ext.len, hdr, vlen;
+	uint8_t tag;
+	if (p == NULL || cp_der_tlv(p, n, &tag, &hdr, &vlen) != 0 || tag != 0x30)
+		return e;
+	p += hdr;
+	n = vlen;
+	while (n > 0) {
+		if (cp_der_tlv(p, n, &tag, &hdr, &vlen) != 0 || tag != 0x30)
+			return e;
+		const uint8_t *q = p + hdr;
+		size_t m = vlen, h2, v2;
+		p += hdr + vlen;
+		n -= hdr + vlen;
+		if (cp_der_tlv(q, m, &tag, &h2, &v2) != 0 || tag != 0x06)
+			continue;
+		int same = v2 == oidlen && memcmp(q + h2, oid, oidlen) == 0;
+		q += h2 + v2;
+		m -= h2 + v2;
+		if (!same)
+			continue;
+		int crit = 0;
+		if (cp_der_tlv(q, m, &tag, &h2, &v2) == 0 && tag == 0x01) {
+			crit = v2 == 1 && q[h2] != 0;
+			q += h2 + v2;
+			m -= h2 + v2;
+		}
+		e.count++;
+		e.crit = crit;
+		if (cp_der_tlv(q, m, &tag, &h2, &v2) == 0 && tag == 0x04) {
+			e.val = q + h2;
+			e.vlen = v2;
+		}
+	}
+	return e;
+}
+
+#define EXT(x, name) ext_find((x), MBEDTLS_OID_##name, MBEDTLS_OID_SIZE(MBEDTLS_OID_##name))
+
+static int oid_is(const mbedtls_x509_buf *b, const char *oid, size_t len)
+{
+	return b->len == len && memcmp(b->p, oid, len) == 0;
+}
+
+/* webpki.key-type: RSA >= 2048 bits and a multiple of 8, or ECDSA P-256/384/521. */
+static int key_rule(certpin_mbedtls_conn *c, const mbedtls_x509_crt *x, int d)
+{
+	mbedtls_pk_type_t t = mbedtls_pk_get_type(&x->pk);
+	if (t == MBEDTLS_PK_RSA) {
+		/* the modulus's bit length (mbedtls_pk_get_bitlen rounds to octets) */
+		size_t bits = mbedtls_mpi_bitlen(&mbedtls_pk_rsa(x->pk)->MBEDTLS_PRIVATE(N));
+		if (bits < 2048)
+			return rule_fail(c, R_KEY, "RSA key shorter than 2048 bits", d);
+		if (bits % 8 != 0)
+			return rule_fail(c, R_KEY, "RSA modulus length not a multiple of 8", d);
+		return 0;
+	}
+	if (t == MBEDTLS_PK_ECKEY || t == MBEDTLS_PK_ECDSA) {
+		mbedtls_ecp_group_id g = mbedtls_pk_ec(x->pk)->MBEDTLS_PRIVATE(grp).id;
+		if (g == MBEDTLS_ECP_DP_SECP256R1 || g == MBEDTLS_ECP_DP_SECP384R1 ||
+		    g == MBEDTLS_ECP_DP_SECP521R1)
+			return 0;
+		return rule_fail(c, R_KEY, "EC curve other than P-256, P-384, P-521", d);
+	}
+	return rule_fail(c, R_KEY, "key type outside RSA and ECDSA P-256/P-384/P-521", d);
+}
+
+/* webpki.serial-number: positive, non-zero, at most 20 octets (RFC 5280 4.1.2.2). */
+static int serial_rule(certpin_mbedtls_conn *c, const mbedtls_x509_crt *x, int d)
+{
+	const unsigned char *s = x->serial.p;
+	size_t len = x->serial.len;
+	if (s == NULL || len == 0)
+		return rule_fail(c, R_SERIAL, "no serial number", d);
+	if (s[0] & 0x80)
+		return rule_fail(c, R_SERIAL, "negative serial number", d);
+	while (len > 0 && s[0] == 0) {
+		s++;
+		len--;
+	}
+	if (len == 0)
+		return rule_fail(c, R_SERIAL, "serial number zero", d);
+	if (len > 20)
+		return rule_fail(c, R_SERIAL, "serial number longer than 20 octets", d);
+	return 0;
+}
+
+/* webpki.aia-syntax: an authorityInfoAccess has at least one access description. */
+static int aia_rule(certpin_mbedtls_conn *c, const mbedtls_x509_crt *x, int d)
+{
+	ext_info e = ext_find(x, OID_AIA, MBEDTLS_OID_SIZE(OID_AIA));
+	if (e.count == 0)
+		return 0;
+	uint8_t tag;
+	size_t hdr, vlen;
+	int ok = e.val != NULL && cp_der_tlv(e.val, e.vlen, &tag, &hdr, &vlen) == 0 &&
+	         tag == 0x30 && hdr + vlen == e.vlen && vlen > 0;
+	const uint8_t *p = ok ? e.val + hdr : NULL;
+	size_t n = ok ? vlen : 0;
+	while (ok && n > 0) {
+		/* AccessDescription ::= SEQUENCE { accessMethod OID, accessLocation GeneralName } */
+		size_t h2, v2, h3, v3;
+		ok = cp_der_tlv(p, n, &tag, &hdr, &vlen) == 0 && tag == 0x30 &&
+		     cp_der_tlv(p + hdr, vlen, &tag, &h2, &v2) == 0 && tag == 0x06 &&
+		     cp_der_tlv(p + hdr + h2 + v2, vlen - h2 - v2, &tag, &h3, &v3) == 0 &&
+		     (tag & 0xc0) == 0x80 && h2 + v2 + h3 + v3 == vlen;
+		if (ok) {
+			p += hdr + vlen;
+			n -= hdr + vlen;
+		}
+	}
+	return ok ? 0
+	          : rule_fail(c, R_AIA, "authorityInfoAccess without an access description", d);
+}
+
+static int eku_rule(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
+{
+	ext_info e = EXT(leaf, EXTENDED_KEY_USAGE);
+	if (e.count == 0)
+		return rule_fail(c, R_EKU, "the leaf has no extendedKeyUsage (serverAuth required)", 0);
+	if (e.crit)
+		return rule_fail(c, R_EKU, "the leaf's extendedKeyUsage is critical", 0);
+	int server = 0;
+	for (const mbedtls_x509_sequence *s = &leaf->ext_key_usage; s != NULL; s = s->next) {
+		if (s->buf.p == NULL)
+			continue;
+		if (oid_is(&s->buf, MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE,
+		           MBEDTLS_OID_SIZE(MBEDTLS_OID_ANY_EXTENDED_KEY_USAGE)))
+			return rule_fail(c, R_EKU,
+			                 "the leaf's extendedKeyUsage has anyExtendedKeyUsage", 0);
+		server |= oid_is(&s->buf, MBEDTLS_OID_SERVER_AUTH,
+		                 MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+	}
+	return server ? 0 : rule_fail(c, R_EKU, "the leaf's extendedKeyUsage lacks serverAuth", 0);
+}
+
+/* Appends code point u as UTF-8 to out[*o..cap). 0 or -1 (no room). */
+static int put_utf8(unsigned char *out, size_t cap, size_t *o, uint32_t u)
+{
+	unsigned char b[4];
+	size_t k;
+	if (u < 0x80) {
+		b[0] = (unsigned char)u;
+		k = 1;
+	} else if (u < 0x800) {
+		b[0] = (unsigned char)(0xc0 | (u >> 6));
+		b[1] = (unsigned char)(0x80 | (u & 0x3f));
+		k = 2;
+	} else if (u < 0x10000) {
+		b[0] = (unsigned char)(0xe0 | (u >> 12));
+		b[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3f));
+		b[2] = (unsigned char)(0x80 | (u & 0x3f));
+		k = 3;
+	} else {
+		b[0] = (unsigned char)(0xf0 | (u >> 18));
+		b[1] = (unsigned char)(0x80 | ((u >> 12) & 0x3f));
+		b[2] = (unsigned char)(0x80 | ((u >> 6) & 0x3f));
+		b[3] = (unsigned char)(0x80 | (u & 0x3f));
+		k = 4;
+	}
+	if (cap - *o < k)
+		return -1;
+	memcpy(out + *o, b, k);
+	*o += k;
+	return 0;
+}
+
+/* A directory string as UTF-8 (what OpenSSL's ASN1_STRING_to_UTF8 gives). -1: unreadable. */
+static long string_utf8(const mbedtls_x509_buf *v, unsigned char *out, size_t cap)
+{
+	size_t o = 0, unit = v->tag == MBEDTLS_ASN1_BMP_STRING         ? 2
+	                     : v->tag == MBEDTLS_ASN1_UNIVERSAL_STRING ? 4
+	                     : v->tag == MBEDTLS_ASN1_T61_STRING       ? 1
+	                                                               : 0;
+	if (unit == 0) {
+		if (v->len > cap)
+			return -1;
+		memcpy(out, v->p, v->len);
+		return (long)v->len;
+	}
+	if (v->len % unit != 0)
+		return -1;
+	for (size_t i = 0; i < v->len; i += unit) {
+		uint32_t u = 0;
+		for (size_t k = 0; k < unit; k++)
+			u = (u << 8) | v->p[i + k];
+		if (u > 0x10ffff || put_utf8(out, cap, &o, u) != 0)
+			return -1;
+	}
+	return (long)o;
+}
+
+/* webpki.cn-in-san (CABF 7.1.4.3). */
+static int cn_rule(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
+{
+	const mbedtls_x509_name *cn = NULL;
+	for (const mbedtls_x509_name *a = &leaf->subject; a != NULL; a = a->next) {
+		if (a->oid.p == NULL || !oid_is(&a->oid, MBEDTLS_OID_AT_CN,
+		                                MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_CN)))
+			continue;
+		if (cn != NULL)
+			return rule_fail(c, R_CN, "more than one subject CN", 0);
+		cn = a;
+	}
+	if (cn == NULL)
+		return 0;
+	unsigned char text[1024];
+	long cl = string_utf8(&cn->val, text, sizeof text);
+	if (cl < 0)
+		return rule_fail(c, R_CN, "the subject CN cannot be read", 0);
+	for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names; s != NULL; s = s->next) {
+		const mbedtls_x509_buf *b = &s->buf;
+		if (b->p == NULL)
+			continue;
+		int type = b->tag & MBEDTLS_ASN1_TAG_VALUE_MASK;
+		char ip[INET6_ADDRSTRLEN];
+		if (type == 2 && b->len == (size_t)cl && memcmp(b->p, text, b->len) == 0)
+			return 0;
+		if (type == 7 && (b->len == 4 || b->len == 16) &&
+		    inet_ntop(b->len == 4 ? AF_INET : AF_INET6, b->p, ip, sizeof ip) != NULL &&
+		    strlen(ip) == (size_t)cl && memcmp(ip, text, (size_t)cl) == 0)
+			return 0;
+	}
+	return rule_fail(c, R_CN, "the subject CN is not a copy of a subjectAltName", 0);
+}
+
+/* An empty Name (SEQUENCE of no RDN). */
+static int name_empty(const mbedtls_x509_buf *raw)
+{
+	uint8_t tag;
+	size_t hdr, vlen;
+	return raw->p != NULL && cp_der_tlv(raw->p, raw->len, &tag, &hdr, &vlen) == 0 && vlen == 0;
+}
+
+static int san_rules(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
+{
+	ext_info e = EXT(leaf, SUBJECT_ALT_NAME);
+	if (e.count == 0)
+		return 0; /* no name for the host: refused by the host name check */
+	int empty_subject = name_empty(&leaf->subject_raw);
+	if (empty_subject && !e.crit)
+		return rule_fail(c, R_SAN_CRIT,
+		                 "subjectAltName not critical although the subject is empty", 0);
+	if (!empty_subject && e.crit)
+		return rule_fail(c, R_SAN_CRIT, "subjectAltName critical with a non-empty subject",
+		                 0);
+	int exact = 0;
+	size_t hlen = strlen(c->host);
+	for (const mbedtls_x509_sequence *s = &leaf->subject_alt_names; s != NULL; s = s->next) {
+		const mbedtls_x509_buf *b = &s->buf;
+		if (b->p == NULL || (b->tag & MBEDTLS_ASN1_TAG_VALUE_MASK) != 2)
+			continue;
+		if (memchr(b->p, '\0', b->len) != NULL || !cp_webpki_dns_syntax_ok(b->p, b->len, 1))
+			return rule_fail(c, R_SAN_SYNTAX, "a dNSName is not a valid host name", 0);
+		exact |= b->len == hlen && strncasecmp((const char *)b->p, c->host, hlen) == 0;
+	}
+	if (!c->is_ip && !exact && cp_webpki_wildcard_over_public_suffix(c->host))
+		return rule_fail(c, R_PSL, "the host matched a wildcard over a public suffix", 0);
+	return cn_rule(c, leaf);
+}
+
+static int leaf_rules(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
+{
+	if (leaf->version != 3)
+		return rule_fail(c, R_V3, "not a version 3 certificate", 0);
+	if ((leaf->ext_types & MBEDTLS_X509_EXT_KEY_USAGE) != 0 &&
+	    (leaf->key_usage & MBEDTLS_X509_KU_KEY_CERT_SIGN) != 0)
+		return rule_fail(c, R_LEAF_KU, "the leaf's keyUsage has keyCertSign", 0);
+	if (EXT(leaf, NAME_CONSTRAINTS).count > 0)
+		return rule_fail(c, R_NC, "nameConstraints in an end-entity certificate", 0);
+	if (eku_rule(c, leaf))
+		return 1;
+	return san_rules(c, leaf);
+}
+
+/*
+ * AuthorityKeyIdentifier ::= SEQUENCE { [0] keyIdentifier OPTIONAL,
+ * [1] authorityCertIssuer OPTIONAL, [2] authorityCertSerialNumber OPTIONAL }.
+ * 1 when it starts with a keyIdentifier; *key_only when that is all of it,
+ * with (*kid, *kidlen) its contents.
+ */
+static int aki_has_key_id(const ext_info *e, int *key_only, const uint8_t **kid, size_t *kidlen)
+{
+	uint8_t tag;
+	size_t hdr, vlen;
+	*key_only = 0;
+	if (e->val == NULL || cp_der_tlv(e->val, e->vlen, &tag, &hdr, &vlen) != 0 || tag != 0x30)
+		return 0;
+	const uint8_t *p = e->val + hdr;
+	size_t n = vlen;
+	if (n == 0 || cp_der_tlv(p, n, &tag, &hdr, &vlen) != 0 || tag != 0x80)
+		return 0;
+	*key_only = hdr + vlen == n;
+	*kid = p + hdr;
+	*kidlen = vlen;
+	return 1;
+}
+
+/* The contents of the SubjectKeyIdentifier (an OCTET STRING in extnValue). */
+static int ski_value(const ext_info *e, const uint8_t **v, size_t *vl)
+{
+	uint8_t tag;
+	size_t hdr;
+	if (e->val == NULL || cp_der_tlv(e->val, e->vlen, &tag, &hdr, vl) != 0 || tag != 0x04)
+		return 0;
+	*v = e->val + hdr;
+	return 1;
+}
+
+static int ca_rules(certpin_mbedtls_conn *c, const mbedtls_x509_crt *ca, int d, int anchor)
+{
+	if (ca->version != 3)
+		return rule_fail(c, R_V3, "not a version 3 certificate", d);
+	ext_info bc = EXT(ca, BASIC_CONSTRAINTS);
+	if (bc.count != 1 || !bc.crit || !ca->ca_istrue)
+		return rule_fail(c, R_CA_BC, "CA certificate without a critical cA=TRUE", d);
+	ext_info ski = EXT(ca, SUBJECT_KEY_IDENTIFIER);
+	if (ski.count == 0)
+		return rule_fail(c, R_SKI, "CA certificate without subjectKeyIdentifier", d);
+	ext_info aki = EXT(ca, AUTHORITY_KEY_IDENTIFIER);
+	int self_issued = ca->issuer_raw.len == ca->subject_raw.len &&
+	                  memcmp(ca->issuer_raw.p, ca->subject_raw.p, ca->subject_raw.len) == 0;
+	int key_only;
+	const uint8_t *kid = NULL, *sk = NULL;
+	size_t kidlen = 0, sklen = 0;
+	int has_kid = aki_has_key_id(&aki, &key_only, &kid, &kidlen);
+	if ((aki.count > 0 || !(anchor && self_issued)) && !has_kid)
+		return rule_fail(c, R_AKI, "authorityKeyIdentifier without a keyIdentifier", d);
+	/*
+	 * CABF 7.1.2.1.3: a root's AKI is its own key identifier and nothing
+	 * else. The OpenSSL build refuses the same anchors earlier: OpenSSL's
+	 * issuer check (X509_check_akid) finds that such a root did not issue
+	 * itself, so the chain has no trusted top ("unable to get issuer").
+	 */
+	if (anchor && self_issued && aki.count > 0 &&
+	    (!key_only || !ski_value(&ski, &sk, &sklen) || sklen != kidlen ||
+	     memcmp(sk, kid, kidlen) != 0))
+		return rule_fail(c, R_AKI,
+		                 "a root's authorityKeyIdentifier is not exactly its own key identifier",
+		                 d);
+	ext_info pc = EXT(ca, POLICY_CONSTRAINTS);
+	if (pc.count > 0 && !pc.crit)
+		return rule_fail(c, R_PC, "policyConstraints not marked critical", d);
+	return 0;
+}
+
+/* 1 (c->reason set) when the validated chain breaks a webpki rule. */
+static int webpki_chain_problem(certpin_mbedtls_conn *c)
+{
+	int n = c->top + 1;
+	for (int i = 0; i < n; i++)
+		if (c->crts[i] == NULL)
+			return rule_fail(c, R_V3, "the chain was not recorded", i);
+	if (leaf_rules(c, c->crts[0]))
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (key_rule(c, c->crts[i], i))
+			return 1;
+		/* a trust anchor's serial is the root program's business */
+		if ((i < n - 1 || n == 1) && serial_rule(c, c->crts[i], i))
+			return 1;
+		if (aia_rule(c, c->crts[i], i))
+			return 1;
+	}
+	for (int i = 1; i < n; i++)
+		if (ca_rules(c, c->crts[i], i, i == n - 1))
+			return 1;
+	return 0;
+}
+
 /* ---- the decision --------------------------------------------------------------- */
 
 static int64_t x509_time(const mbedtls_x509_time *t)
@@ -325,6 +746,9 @@ static int decide(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
 			fail = CERTPIN_V_HOSTNAME_MISMATCH;
 		goto failed;
 	}
+	/* as the OpenSSL build: the named rules on the chain validation accepted */
+	if (validation_of(c) == CERTPIN_VALIDATION_WEBPKI && webpki_chain_problem(c))
+		goto failed;
 	int64_t now = c->now == CERTPIN_MBEDTLS_TIME_NOW ? (int64_t)time(NULL) : c->now;
 	if (cp_evaluate_slices(c->policy, c->host, c->chain, (size_t)c->top + 1, now, &c->verdict) !=
 	    CERTPIN_OK) {
@@ -349,6 +773,7 @@ static int on_cert(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 		c->top = depth;
 		c->flags_any = 0;
 		c->overflow = depth >= (int)CERTPIN_MAX_CHAIN;
+		memset(c->crts, 0, sizeof c->crts);
 	}
 	c->prev_depth = depth;
 	if (c->now != CERTPIN_MBEDTLS_TIME_NOW) {
@@ -365,6 +790,7 @@ static int on_cert(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 		s->spki = (cp_slice){crt->pk_raw.p, crt->pk_raw.len};
 		s->subject = (cp_slice){crt->subject_raw.p, crt->subject_raw.len};
 		s->whole = (cp_slice){crt->raw.p, crt->raw.len};
+		c->crts[depth] = crt;
 	}
 	if (depth != 0)
 		return 0;

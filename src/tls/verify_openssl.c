@@ -14,6 +14,7 @@
 
 #include "certpin/certpin_openssl.h"
 #include "internal.h"
+#include "webpki.h"
 
 /* A store holding only the rule's pinned CA certificates. */
 static X509_STORE *pinned_store(const struct certpin_rule *r)
@@ -45,13 +46,162 @@ static int keep_decision(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
-/* Leaf checks of the webpki profile that OpenSSL's flags do not cover. */
-static const char *webpki_leaf_problem(X509 *leaf)
+/*
+ * The webpki profile's callback: OpenSSL's decision, except that a
+ * certificate is still valid during its notAfter second. RFC 5280 4.1.2.5
+ * makes notAfter inclusive; OpenSSL 3.0's X509_cmp_time() counts "equal" as
+ * expired. Only that exact second is forgiven, and the error is cleared so
+ * the "success with an error recorded" check below does not refuse it.
+ */
+static int webpki_decision(int ok, X509_STORE_CTX *ctx)
 {
-	/* basicConstraints cA=TRUE, whatever keyUsage says (CABF 7.1.2.7.8) */
-	if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 || X509_check_ca(leaf) != 0)
-		return "webpki: the leaf is a CA certificate (basicConstraints cA=TRUE)";
-	return NULL;
+	if (ok || X509_STORE_CTX_get_error(ctx) != X509_V_ERR_CERT_HAS_EXPIRED)
+		return ok;
+	X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+	const X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	if (cur == NULL || param == NULL ||
+	    (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_USE_CHECK_TIME) == 0)
+		return ok;
+	if (ASN1_TIME_cmp_time_t(X509_get0_notAfter(cur), X509_VERIFY_PARAM_get_time(param)) != 0)
+		return ok;
+	X509_STORE_CTX_set_error(ctx, X509_V_OK);
+	return 1;
+}
+
+/*
+ * Sets up one verification (after X509_STORE_CTX_init). 0 on failure.
+ */
+static int setup_ctx(X509_STORE_CTX *ctx, certpin_validation profile, int pinned_anchors,
+                     const char *name, size_t len, int is_ip, int64_t now)
+{
+	X509_STORE_CTX_set_verify_cb(ctx, profile == CERTPIN_VALIDATION_OPENSSL ? keep_decision
+	                                                                    : webpki_decision);
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	/*
+	 * Flags inherited from the application's store must not weaken
+	 * validation (invariant 2): no skipped dates, no ignored critical
+	 * extensions, no proxy certificates, and partial chains only for
+	 * pinned anchors.
+	 */
+	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_IGNORE_CRITICAL |
+	                                             X509_V_FLAG_ALLOW_PROXY_CERTS |
+	                                             X509_V_FLAG_PARTIAL_CHAIN);
+	/*
+	 * Bounded path building: at most the longest chain certpin evaluates.
+	 * A store that asks for less (X509_STORE_set_depth, `certpin eval
+	 * --max-depth`) gets OpenSSL's count under "openssl"; webpki counts
+	 * it afterwards without self-issued intermediates (depth_exceeded).
+	 */
+	int depth = X509_VERIFY_PARAM_get_depth(param);
+	if (depth < 0 || depth > (int)CERTPIN_MAX_CHAIN - 2 || profile != CERTPIN_VALIDATION_OPENSSL)
+		X509_VERIFY_PARAM_set_depth(param, (int)CERTPIN_MAX_CHAIN - 2);
+	/* webpki: at least 112-bit security (RSA/DSA >= 2048, no SHA-1 signatures) */
+	if (profile != CERTPIN_VALIDATION_OPENSSL && X509_VERIFY_PARAM_get_auth_level(param) < 2)
+		X509_VERIFY_PARAM_set_auth_level(param, 2);
+	unsigned int hostflags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+	if (profile != CERTPIN_VALIDATION_OPENSSL)
+		hostflags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; /* no CN fallback */
+	/*
+	 * Always sslserver: X509_STORE_CTX_set_purpose() keeps a purpose or trust
+	 * inherited from the store (X509_PURPOSE_ANY, say), which would skip the
+	 * serverAuth check; the param setters overwrite.
+	 */
+	int ok = X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER) == 1 &&
+	         X509_VERIFY_PARAM_set_trust(param, X509_TRUST_SSL_SERVER) == 1;
+	X509_VERIFY_PARAM_set_hostflags(param, hostflags);
+	if (is_ip)
+		ok = ok && X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
+	else
+		ok = ok && X509_VERIFY_PARAM_set1_host(param, name, len) == 1;
+	X509_VERIFY_PARAM_set_time(param, (time_t)now);
+	if (pinned_anchors)
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
+	return ok;
+}
+
+/*
+ * webpki's reading of a depth limit the store asks for: at most that many
+ * intermediates between leaf and trust anchor, not counting self-issued
+ * ones (key rollover certificates; RFC 5280 6.1.4 (l) skips them for path
+ * lengths too). OpenSSL counts every certificate.
+ */
+static int depth_exceeded(const X509_STORE *store, STACK_OF(X509) *chain)
+{
+	const X509_VERIFY_PARAM *sp = X509_STORE_get0_param(store);
+	int limit = sp != NULL ? X509_VERIFY_PARAM_get_depth(sp) : -1;
+	if (limit < 0)
+		return 0;
+	int n = sk_X509_num(chain), count = 0;
+	for (int i = 1; i < n - 1; i++)
+		if ((X509_get_extension_flags(sk_X509_value(chain, i)) & EXFLAG_SI) == 0)
+			count++;
+	return count > limit;
+}
+
+/*
+ * OpenSSL 3.0 builds one path, taking the first matching issuer among the
+ * untrusted certificates, and does not backtrack when that path dead-ends
+ * (no trust anchor above it) or breaks a name constraint while another
+ * intermediate for the same issuer name would have worked (cross-signed
+ * CAs). certpin retries a bounded number of times without the untrusted
+ * certificate where the failed path broke. Every retry is a full
+ * X509_verify_cert(), so it can only find another valid path, never accept
+ * an invalid one; and it runs only after a failure, so a valid chain costs
+ * nothing more.
+ */
+#define MAX_PATH_RETRIES 4
+/* Untrusted certificates considered as issuers: twice the longest chain. */
+#define MAX_UNTRUSTED (2 * (int)CERTPIN_MAX_CHAIN)
+
+/*
+ * Removes from the pool the untrusted certificate at the failed depth
+ * (depth >= 1: the leaf's own problems are not path problems). 1 when one
+ * was removed and another attempt makes sense.
+ */
+static int drop_dead_end(X509_STORE_CTX *ctx, STACK_OF(X509) *untrusted, STACK_OF(X509) **pool)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+	if (untrusted == NULL || chain == NULL || depth < 1 || depth >= sk_X509_num(chain))
+		return 0;
+	switch (e) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+	case X509_V_ERR_PERMITTED_VIOLATION:
+	case X509_V_ERR_EXCLUDED_VIOLATION:
+	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+	case X509_V_ERR_INVALID_CA:
+	case X509_V_ERR_INVALID_PURPOSE:
+		break;
+	default:
+		return 0;
+	}
+	X509 *bad = sk_X509_value(chain, depth);
+	if (*pool == NULL && (*pool = sk_X509_dup(untrusted)) == NULL)
+		return 0;
+	/* the chain holds the pool's own pointers (OpenSSL up-refs, never copies) */
+	return sk_X509_delete_ptr(*pool, bad) != NULL;
+}
+
+static void failure_reason(X509_STORE_CTX *ctx, char *buf, size_t n);
+
+/* The verdict code and reason of a failed X509_verify_cert(). */
+static certpin_verdict_code failure(X509_STORE_CTX *ctx, certpin_validation profile, X509 *leaf,
+                                    char *reason, size_t n)
+{
+	int e = X509_STORE_CTX_get_error(ctx);
+	int host_e = e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH;
+	/* no CN fallback: say which webpki rule left OpenSSL no name to match */
+	if (!host_e || profile == CERTPIN_VALIDATION_OPENSSL ||
+	    cp_webpki_hostname_problem(leaf, reason, n) == NULL)
+		failure_reason(ctx, reason, n);
+	if (e == X509_V_OK) /* failed without an error code: still blocked */
+		return CERTPIN_V_INTERNAL_ERROR;
+	return host_e ? CERTPIN_V_HOSTNAME_MISMATCH : CERTPIN_V_CHAIN_INVALID;
 }
 
 static void failure_reason(X509_STORE_CTX *ctx, char *buf, size_t n)
@@ -237,79 +387,54 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 		                                   "no trust store");
 
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *pool = NULL; /* untrusted minus dead ends (shallow copy) */
 	certpin_err rc = CERTPIN_OK;
-	if (ctx == NULL || X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
-		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
-		                                 "cannot initialise OpenSSL verification");
-		goto done;
-	}
-	X509_STORE_CTX_set_verify_cb(ctx, keep_decision);
-	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	int verified = 0;
+	char reason[512] = "";
+	certpin_verdict_code first_code = CERTPIN_V_INTERNAL_ERROR;
 	/*
-	 * Flags inherited from the application's store must not weaken
-	 * validation (invariant 2): no skipped dates, no ignored critical
-	 * extensions, no proxy certificates, and partial chains only for
-	 * pinned anchors.
+	 * Candidate issuers: a server that sends more than MAX_UNTRUSTED
+	 * certificates gets only its first ones considered, which bounds path
+	 * building (x509-limbo's pathological chains send 100).
 	 */
-	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_IGNORE_CRITICAL |
-	                                             X509_V_FLAG_ALLOW_PROXY_CERTS |
-	                                             X509_V_FLAG_PARTIAL_CHAIN);
-	/* Bounded path building: the longest chain certpin evaluates. */
-	X509_VERIFY_PARAM_set_depth(param, (int)CERTPIN_MAX_CHAIN - 2);
-	/* webpki: at least 112-bit security (RSA/DSA >= 2048, no SHA-1 signatures) */
-	if (profile != CERTPIN_VALIDATION_OPENSSL && X509_VERIFY_PARAM_get_auth_level(param) < 2)
-		X509_VERIFY_PARAM_set_auth_level(param, 2);
-	unsigned int hostflags = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
-	if (profile != CERTPIN_VALIDATION_OPENSSL)
-		hostflags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; /* no CN fallback */
-	/*
-	 * Always sslserver: X509_STORE_CTX_set_purpose() keeps a purpose or trust
-	 * inherited from the store (X509_PURPOSE_ANY, say), which would skip the
-	 * serverAuth check; the param setters overwrite.
-	 */
-	int ok = X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER) == 1 &&
-	         X509_VERIFY_PARAM_set_trust(param, X509_TRUST_SSL_SERVER) == 1;
-	X509_VERIFY_PARAM_set_hostflags(param, hostflags);
-	if (is_ip)
-		ok = ok && X509_VERIFY_PARAM_set1_ip_asc(param, name) == 1;
-	else
-		ok = ok && X509_VERIFY_PARAM_set1_host(param, name, len) == 1;
-	X509_VERIFY_PARAM_set_time(param, (time_t)now);
-	if (pinned_anchors)
-		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
-	if (!ok) {
-		rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
-		                                 "cannot set verification parameters");
-		goto done;
-	}
-
-	int verified = X509_verify_cert(ctx);
-	if (verified == 1 && X509_STORE_CTX_get_error(ctx) != X509_V_OK)
-		verified = 0; /* success with an error recorded: not validated */
-	if (verified != 1) {
-		char reason[512];
-		int e = X509_STORE_CTX_get_error(ctx);
-		failure_reason(ctx, reason, sizeof reason);
-		certpin_verdict_code code =
-			(e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH)
-				? CERTPIN_V_HOSTNAME_MISMATCH
-				: CERTPIN_V_CHAIN_INVALID;
-		if (e == X509_V_OK) /* failed without an error code: still blocked */
-			code = CERTPIN_V_INTERNAL_ERROR;
-		rc = certpin_verdict_set_failure(v, policy, name, code, reason);
-		goto done;
-	}
-
-	if (profile != CERTPIN_VALIDATION_OPENSSL) {
-		const char *problem = webpki_leaf_problem(leaf);
-		if (problem != NULL) {
-			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_CHAIN_INVALID,
-			                                 problem);
+	if (untrusted != NULL && sk_X509_num(untrusted) > MAX_UNTRUSTED) {
+		pool = sk_X509_new_reserve(NULL, MAX_UNTRUSTED);
+		for (int i = 0; pool != NULL && i < MAX_UNTRUSTED; i++)
+			(void)sk_X509_push(pool, sk_X509_value(untrusted, i)); /* reserved: cannot fail */
+		if (pool == NULL) {
+			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+			                                 "out of memory");
 			goto done;
 		}
 	}
+	for (int attempt = 0;; attempt++) {
+		if (ctx == NULL ||
+		    X509_STORE_CTX_init(ctx, store, leaf, pool != NULL ? pool : untrusted) != 1) {
+			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+			                                 "cannot initialise OpenSSL verification");
+			goto done;
+		}
+		if (!setup_ctx(ctx, profile, pinned_anchors, name, len, is_ip, now)) {
+			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_INTERNAL_ERROR,
+			                                 "cannot set verification parameters");
+			goto done;
+		}
+		verified = X509_verify_cert(ctx);
+		if (verified == 1 && X509_STORE_CTX_get_error(ctx) != X509_V_OK)
+			verified = 0; /* success with an error recorded: not validated */
+		/* the verdict tells why the path the peer sent failed: the first attempt */
+		if (verified != 1 && attempt == 0)
+			first_code = failure(ctx, profile, leaf, reason, sizeof reason);
+		if (verified == 1 || attempt >= MAX_PATH_RETRIES ||
+		    !drop_dead_end(ctx, untrusted, &pool))
+			break;
+		X509_STORE_CTX_cleanup(ctx);
+	}
+	if (verified != 1) {
+		rc = certpin_verdict_set_failure(v, policy, name, first_code, reason);
+		goto done;
+	}
 
-	/* Evaluate on the validated chain. */
 	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
 	int cn = chain ? sk_X509_num(chain) : 0;
 	if (cn <= 0 || (size_t)cn > CERTPIN_MAX_CHAIN) {
@@ -317,12 +442,27 @@ certpin_err certpin_openssl_verify(const certpin_policy *policy, const char *hos
 		                                 "validated chain is empty or too long");
 		goto done;
 	}
+	/* The web-PKI rules, on the chain OpenSSL built (docs/webpki.md). */
+	if (profile != CERTPIN_VALIDATION_OPENSSL) {
+		char why[256];
+		if (depth_exceeded(store, chain))
+			snprintf(why, sizeof why, "certificate chain too long: more intermediates "
+			                          "than the trust store's depth limit");
+		if (depth_exceeded(store, chain) ||
+		    cp_webpki_chain_problem(chain, name, is_ip, why, sizeof why) != NULL) {
+			rc = certpin_verdict_set_failure(v, policy, name, CERTPIN_V_CHAIN_INVALID, why);
+			goto done;
+		}
+	}
+
+	/* Evaluate on the validated chain. */
 	rc = evaluate_chain(policy, name, chain, cn, rule != NULL && rule->has_cert_pins, now,
 	                    verdict);
 done:
 	if (ctx != NULL && cp_verdict_reportable(*verdict))
 		keep_chains(*verdict, leaf, untrusted, X509_STORE_CTX_get0_chain(ctx));
 	X509_STORE_CTX_free(ctx);
+	sk_X509_free(pool);
 	X509_STORE_free(own);
 	ERR_clear_error();
 	return rc;

@@ -61,7 +61,7 @@ fake-intermediate|Certificate pinning failure for api.test
 legit-key-rogue-ca|Certificate pinning failure for api.test
 sha1|CA signature digest algorithm too weak
 rsa-1024|EE certificate key too weak
-cn-only|Host name mismatch for api.test: hostname mismatch \(certificate at depth 0: /CN=api.test\)
+cn-only|Host name mismatch for api.test: webpki.san-present: the leaf has no subjectAltName
 wildcard-tld|hostname mismatch \(certificate at depth 0: /CN=\*\.test\)
 tls-legacy|legacy sigalg disallowed or unsupported
 EOF2

@@ -152,10 +152,12 @@ class Runner:
             return "signal %d" % -p.returncode, out, err
         return p.returncode, out, err
 
-    def eval(self, policy, chain, cafile, at, host):
+    def eval(self, policy, chain, cafile, at, host, max_depth=None):
         args = ["eval", "--policy", policy, "--chain", chain, "--cafile", cafile, "--json"]
         if at:
             args += ["--at", at]
+        if max_depth is not None:
+            args += ["--max-depth", str(max_depth)]
         args.append(host)
         rc, out, err = self.run(args)
         verdict = None
@@ -217,7 +219,9 @@ def run_case(runner, tc, compare_openssl):
         write(ca, pem_join(tc["trusted_certs"]))
         write(chain, pem_join([tc["peer_certificate"]] + tc["untrusted_intermediates"]))
         write(pol, policy_json())
-        rc, verdict, err = runner.eval(pol, chain, ca, at, host)
+        t0 = time.monotonic()
+        rc, verdict, err = runner.eval(pol, chain, ca, at, host, tc.get("max_chain_depth"))
+        seconds = time.monotonic() - t0
         res = {
             "id": tc["id"],
             "expected": tc["expected_result"],
@@ -227,6 +231,7 @@ def run_case(runner, tc, compare_openssl):
             "verdict": verdict.get("verdict") if verdict else None,
             "reason": (verdict.get("reason") if verdict else None) or err,
             "chain": [c.get("pin") for c in verdict.get("chain", [])] if verdict else [],
+            "seconds": round(seconds, 4),
         }
         if rc == 0:
             res["observed"] = "SUCCESS"
@@ -434,6 +439,8 @@ def main():
     ap.add_argument("--write-expected", metavar="FILE",
                     help="write the measured disagreement list (keeps reasons of --expected)")
     ap.add_argument("--min-agree", type=int, default=0)
+    ap.add_argument("--max-case-ms", type=int, default=0,
+                    help="fail when one certpin eval run takes longer (generous: includes start-up)")
     ap.add_argument("--pinning", action="store_true", help="also run the derived pinning checks")
     ap.add_argument("--compare-openssl", action="store_true",
                     help="also run plain `openssl verify` on each case and show it for disagreements")
@@ -464,6 +471,13 @@ def main():
                 r["verdict"] or "-", (": " + r["reason"]) if r["reason"] else ""))
     print("limbo: %d SERVER cases with a DNS/IP name: %d agree, %d disagree (%d anomalies)"
           % (len(results), len(agree), len(disagree), len(anomalies)))
+    slowest = max(results, key=lambda r: r["seconds"]) if results else None
+    if slowest is not None:
+        # wall clock of one whole `certpin eval` process (start-up, loading, validation)
+        print("limbo: slowest case %s: %.0f ms per certpin eval run"
+              % (slowest["id"], slowest["seconds"] * 1000))
+    if slowest is not None and a.max_case_ms and slowest["seconds"] * 1000 > a.max_case_ms:
+        print("limbo: slowest case took more than %d ms" % a.max_case_ms)
     if disagree:
         print("disagreements (expected -> observed, certpin's reason):")
         for r in sorted(disagree, key=lambda r: r["id"]):
@@ -503,6 +517,8 @@ def main():
             for i in measured:
                 reason = old.get(i) or "TODO: %s -> %s" % (by_id[i]["expected"], by_id[i]["observed"])
                 f.write("%s # %s\n" % (i, reason))
+    if slowest is not None and a.max_case_ms and slowest["seconds"] * 1000 > a.max_case_ms:
+        status = 1
     if len(agree) < a.min_agree:
         status = 1
         print("agreement %d is below the minimum %d" % (len(agree), a.min_agree))
@@ -547,7 +563,10 @@ def main():
             json.dump({"total": len(results), "agree": len(agree), "disagree": len(disagree),
                        "anomalies": len(anomalies), "expected_match": expected_match,
                        "expected_mismatch": expected_mismatch, "results": results,
-                       "pinning": pin_summary, "seconds": round(elapsed, 2)}, f, indent=1)
+                       "pinning": pin_summary, "seconds": round(elapsed, 2),
+                       "slowest_case": slowest and {"id": slowest["id"],
+                                                    "seconds": slowest["seconds"]}},
+                      f, indent=1)
     return status
 
 

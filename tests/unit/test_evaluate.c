@@ -946,6 +946,9 @@ static void openssl_objects_and_der_give_the_same_verdict(void **state)
 		s.host = "api.test";
 		s.pins = hit;
 		s.n_pins = 2;
+		/* Ed25519 is a private-PKI key: webpki.key-type refuses it */
+		if (types[t] == TU_ED25519)
+			s.validation = CERTPIN_VALIDATION_OPENSSL;
 		compare_paths(&s, leaf, inter, root, CERTPIN_V_PINNED);
 		s.pins = miss; /* the failure message lists the chain's pins and subjects */
 		s.n_pins = 1;

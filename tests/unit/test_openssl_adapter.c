@@ -581,6 +581,51 @@ static void wrong_host_name_is_hostname_mismatch(void **state)
 	certpin_policy_free(p);
 }
 
+/*
+ * The webpki rules apply to live handshakes too: a leaf without EKU, served
+ * with the real (pinned) intermediate, is refused by webpki.eku-server-auth
+ * before pinning; a rule with "validation": "openssl" accepts and pins it.
+ */
+static void webpki_rules_apply_to_live_handshakes(void **state)
+{
+	(void)state;
+	X509 *noeku = X509_dup(P.leaf);
+	assert_non_null(noeku);
+	X509_EXTENSION *gone =
+	    X509_delete_ext(noeku, X509_get_ext_by_NID(noeku, NID_ext_key_usage, -1));
+	assert_non_null(gone);
+	X509_EXTENSION_free(gone);
+	assert_true(X509_sign(noeku, P.int_key, EVP_sha256()) > 0);
+	tu_write_pem("noeku.pem", &noeku, 1, NULL);
+	X509_free(noeku);
+	server_start("noeku.pem", "leaf.key", "int.pem");
+	const char *profiles[] = {"webpki", "openssl"};
+	for (int i = 0; i < 2; i++) {
+		certpin_policy *p = load_policy("{\"certpin\":1,\"domains\":[{\"host\":\"api.test\","
+		                                "\"validation\":\"%s\",\"pins\":[\"%s\"]}]}",
+		                                profiles[i], P.int_pin);
+		certpin_ctx *c = certpin_ctx_new(p);
+		SSL_CTX *ctx = client_ctx(c, TRUST_REAL, 0, 0);
+		int ok;
+		SSL *ssl = handshake(ctx, "api.test", &ok);
+		const certpin_verdict *v = certpin_openssl_get_verdict(ssl);
+		assert_non_null(v);
+		if (i == 0) {
+			assert_false(ok);
+			assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_CHAIN_INVALID);
+			assert_non_null(strstr(certpin_verdict_reason(v), "webpki.eku-server-auth:"));
+		} else {
+			assert_true(ok);
+			assert_int_equal(certpin_verdict_get_code(v), CERTPIN_V_PINNED);
+		}
+		conn_close(ssl);
+		SSL_CTX_free(ctx);
+		certpin_ctx_free(c);
+		certpin_policy_free(p);
+	}
+	server_stop();
+}
+
 static void ip_host_matches_ip_rule_and_san(void **state)
 {
 	(void)state;
@@ -991,6 +1036,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(verify_none_gets_full_validation_for_unpinned_hosts,
 	                                    start_real, stop_server),
 	    cmocka_unit_test_setup_teardown(missing_host_name_is_blocked, start_real, stop_server),
+	    cmocka_unit_test(webpki_rules_apply_to_live_handshakes),
 	    cmocka_unit_test_setup_teardown(wrong_host_name_is_hostname_mismatch, start_real,
 	                                    stop_server),
 	    cmocka_unit_test_setup_teardown(ip_host_matches_ip_rule_and_san, start_real,
