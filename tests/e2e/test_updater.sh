@@ -233,6 +233,16 @@ run v2.jws seq
 expect_event cache-loaded "cached bundle seq 2" "restart after SIGKILL: the previous valid cache loads"
 ls "$CACHE"/certpin-cache.json.tmp.* >/dev/null 2>&1 && not_ok "stale temporary file not removed" || ok "stale temporary file removed at start-up"
 
+# ---- a cache that cannot be written: verified but not applied ---------------------
+WCACHE=$T/wcache
+mkdir -p "$WCACHE/certpin-cache.json/x" # a directory where the file goes: rename fails
+set +e
+"$TOOL" run --baseline baseline.json --signer k1.pub --url "https://localhost:$B/v2.jws" \
+	--cache "$WCACHE" --cafile "$P/root.pem" --resolve "localhost:$B:127.0.0.1" refresh seq >out 2>err
+set -e
+expect_event cache-write-failed "seq 2 not applied" "the cache cannot be written: cache-write-failed"
+grep -q '^seq: 0$' out && ok "cache-write-failed: the baseline stays in force" || not_ok "cache-write-failed: $(grep '^seq:' out)"
+
 # ---- rollback after a restart, then a corrupted cache ---------------------------
 run v1.jws refresh
 expect_event rollback-refused "seq 1 is not above 2" "rollback refused after a restart (the floor is in the cache)"
