@@ -46,6 +46,7 @@
 
 #include "certpin/certpin_mbedtls.h"
 #include "internal.h"
+#include "webpki_rules.h"
 
 #ifndef MBEDTLS_PRIVATE /* 2.x: every field is public */
 #define MBEDTLS_PRIVATE(m) m
@@ -257,21 +258,6 @@ static int san_names_host(const mbedtls_x509_crt *leaf, const char *host, int is
  * nameConstraints are read from the raw extensions (v3_ext) with the
  * bounded DER reader. Nothing is allocated.
  */
-#define R_V3 "webpki.v3"
-#define R_LEAF_KU "webpki.leaf-key-usage"
-#define R_EKU "webpki.eku-server-auth"
-#define R_SAN_CRIT "webpki.san-criticality"
-#define R_SAN_SYNTAX "webpki.san-dns-syntax"
-#define R_CN "webpki.cn-in-san"
-#define R_PSL "webpki.public-suffix-wildcard"
-#define R_KEY "webpki.key-type"
-#define R_SERIAL "webpki.serial-number"
-#define R_CA_BC "webpki.ca-basic-constraints"
-#define R_SKI "webpki.ca-ski"
-#define R_AKI "webpki.aki-key-id"
-#define R_NC "webpki.name-constraints"
-#define R_PC "webpki.policy-constraints-critical"
-#define R_AIA "webpki.aia-syntax"
 
 #define OID_AIA MBEDTLS_OID_PKIX "\x01\x01"
 
@@ -729,7 +715,7 @@ static int decide(certpin_mbedtls_conn *c, const mbedtls_x509_crt *leaf)
 		flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH; /* ours instead */
 		if (leaf->ca_istrue) {
 			snprintf(c->reason, sizeof c->reason,
-			         "the leaf is a CA certificate (basicConstraints cA=TRUE)");
+			         R_LEAF_NOT_CA ": the leaf is a CA certificate (cA=TRUE)");
 			goto failed;
 		}
 		if (!san_names_host(leaf, c->host, c->is_ip))

@@ -23,26 +23,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "webpki_rules.h"
 #include "webpki.h"
 
 /* Rule names: stable, shown in verdict reasons and listed in docs/webpki.md. */
-#define R_V3 "webpki.v3"
-#define R_LEAF_NOT_CA "webpki.leaf-not-ca"
-#define R_LEAF_KU "webpki.leaf-key-usage"
-#define R_EKU "webpki.eku-server-auth"
-#define R_SAN_PRESENT "webpki.san-present"
-#define R_SAN_CRIT "webpki.san-criticality"
-#define R_SAN_SYNTAX "webpki.san-dns-syntax"
-#define R_CN "webpki.cn-in-san"
-#define R_PSL "webpki.public-suffix-wildcard"
-#define R_KEY "webpki.key-type"
-#define R_SERIAL "webpki.serial-number"
-#define R_CA_BC "webpki.ca-basic-constraints"
-#define R_SKI "webpki.ca-ski"
-#define R_AKI "webpki.aki-key-id"
-#define R_NC "webpki.name-constraints"
-#define R_PC "webpki.policy-constraints-critical"
-#define R_AIA "webpki.aia-syntax"
 
 /* RFC 5280 4.1.2.2: at most 20 octets. */
 #define MAX_SERIAL_OCTETS 20

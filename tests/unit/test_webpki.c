@@ -330,7 +330,6 @@ static void leaf_key_usage_has_no_cert_sign(void **state)
 	expect_leaf_rule(&l, "api.test", "webpki.leaf-key-usage");
 }
 
-#ifndef CERTPIN_TEST_MBEDTLS
 static void leaf_is_not_a_ca(void **state)
 {
 	(void)state;
@@ -342,7 +341,6 @@ static void leaf_is_not_a_ca(void **state)
 	assert_non_null(strstr(certpin_verdict_reason(v), "webpki.leaf-not-ca:"));
 	certpin_verdict_free(v);
 }
-#endif
 
 static void san_criticality_follows_the_subject(void **state)
 {
@@ -649,6 +647,7 @@ int main(void)
 #ifdef CERTPIN_TEST_MBEDTLS
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(clean_chain_passes_every_rule),
+	    cmocka_unit_test(leaf_is_not_a_ca),
 	    cmocka_unit_test(leaf_eku_must_be_server_auth),
 	    cmocka_unit_test(leaf_key_usage_has_no_cert_sign),
 	    cmocka_unit_test(san_criticality_follows_the_subject),
