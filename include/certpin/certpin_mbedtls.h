@@ -59,7 +59,8 @@
  *    setup().
  *
  * Memory: certpin_mbedtls_conn_new() allocates everything the check needs
- * (about 6 KiB: the verdict, 16 chain slots, the pinned anchors at setup),
+ * (20,736 bytes measured: 16 KiB for subject names, the rest the state, the
+ * verdict and 16 chain slots; pinned anchors are parsed at setup),
  * so the verify callback allocates nothing for chains whose subject names
  * total at most 16 KiB (checked with gdb over real handshakes: no malloc,
  * calloc or realloc below the callback). Stack: about 3.5 KiB at the
