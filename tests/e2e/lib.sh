@@ -177,8 +177,12 @@ start_nginx() {
 		nginx -e "$dir/err.log" -p "$dir" -c "$dir/nginx.conf"
 	NGINX_PORT=$STARTED_PORT NGINX_PID=$STARTED_PID
 }
-_nginx_conf() { # PORT (uses _nginx_dir/_nginx_chain/_nginx_key)
-	local d=$_nginx_dir
+_nginx_conf() { # PORT (uses _nginx_dir/_nginx_chain/_nginx_key, _nginx_body if set)
+	local d=$_nginx_dir body=${_nginx_body:-}
+	if [ -z "$body" ]; then
+		body="        location = / { default_type text/plain; return 200 \"$NGINX_BODY\\n\"; }
+        location / { return 404; }"
+	fi
 	cat >"$d/nginx.conf" <<EOF
 daemon off;
 worker_processes 1;
@@ -198,11 +202,27 @@ http {
         ssl_certificate $_nginx_chain;
         ssl_certificate_key $_nginx_key;
         ssl_protocols TLSv1.2 TLSv1.3;
-        location = / { default_type text/plain; return 200 "$NGINX_BODY\n"; }
-        location / { return 404; }
+$body
     }
 }
 EOF
+}
+
+# start_nginx_static DIR CHAIN KEY DOCROOT [SERVER_LINES]: as start_nginx, but
+# serving the files of DOCROOT (with nginx's ETags), plus SERVER_LINES (more
+# locations). Sets NGINX_PORT, NGINX_PID. nginx's workers may run as another
+# user: DOCROOT and the directories above it must be readable by them.
+start_nginx_static() {
+	local dir=$1 chain=$2 key=$3
+	need_tools nginx
+	mkdir -p "$dir/tmp"
+	_nginx_dir=$dir _nginx_chain=$chain _nginx_key=$key
+	_nginx_body="        root $4;
+        ${5:-}"
+	E2E_PRE_START=_nginx_conf _start nginx "$dir/stderr.log" \
+		nginx -e "$dir/err.log" -p "$dir" -c "$dir/nginx.conf"
+	_nginx_body=
+	NGINX_PORT=$STARTED_PORT NGINX_PID=$STARTED_PID
 }
 
 # start_s_server CERT KEY [CHAIN_FILE]: openssl s_server -www sending CERT

@@ -92,43 +92,9 @@ chmod a+x "$T"
 chmod -R a+rX "$DOC"
 
 # ---- servers -----------------------------------------------------------------
-start_bundle_nginx() { # DIR: static files from $DOC over TLS with the e2e chain
-	local dir=$1
-	mkdir -p "$dir/tmp"
-	_bundle_dir=$dir
-	E2E_PRE_START=_bundle_conf _start "bundle nginx" "$dir/stderr.log" \
-		nginx -e "$dir/err.log" -p "$dir" -c "$dir/nginx.conf"
-	BUNDLE_PORT=$STARTED_PORT
-}
-_bundle_conf() { # PORT
-	local d=$_bundle_dir
-	cat >"$d/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/err.log;
-events { worker_connections 64; }
-http {
-    access_log $d/access.log;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$1 ssl;
-        server_name localhost;
-        ssl_certificate $P/fullchain.pem;
-        ssl_certificate_key $P/leaf.key;
-        root $DOC;
-        location /slow/ { limit_rate 64; }
-        location = /fail500 { return 500; }
-    }
-}
-EOF
-}
-start_bundle_nginx "$T/bundles"
-B=$BUNDLE_PORT
+start_nginx_static "$T/bundles" "$P/fullchain.pem" "$P/leaf.key" "$DOC" \
+	"location /slow/ { limit_rate 64; } location = /fail500 { return 500; }"
+B=$NGINX_PORT
 start_nginx "$T/nginx-a" "$P/fullchain.pem" "$P/leaf.key"
 A_PORT=$NGINX_PORT
 start_nginx "$T/nginx-b" "$P/other-fullchain.pem" "$P/other.key"
